@@ -1,0 +1,16 @@
+/*
+ * asyncrt.h - libasyncrt umbrella header: Rust-style async for C.
+ *
+ * Include this, link `pkg-config --libs asyncrt`.  One header per concept
+ * lives under asyncrt/.
+ */
+#ifndef ASYNCRT_H
+#define ASYNCRT_H
+
+#include "asyncrt/common.h"
+#include "asyncrt/future.h"
+#include "asyncrt/runtime.h"
+#include "asyncrt/oneshot.h"
+#include "asyncrt/notify.h"
+
+#endif

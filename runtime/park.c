@@ -1,0 +1,58 @@
+/*
+ * runtime/park.c - futex parker (see park.h for the protocol).
+ */
+#include "park.h"
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+enum { P_EMPTY = 0, P_PARKED = 1, P_NOTIFIED = 2 };
+
+/* The futex syscall takes the word's address; an _Atomic uint32_t has the
+ * same size and representation as uint32_t on Linux targets. */
+_Static_assert(sizeof(_Atomic uint32_t) == sizeof(uint32_t), "futex word size");
+
+static void futex_wait(_Atomic uint32_t *w, uint32_t val)
+{
+    syscall(SYS_futex, (void *)(uintptr_t)w, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+}
+
+static void futex_wake(_Atomic uint32_t *w)
+{
+    syscall(SYS_futex, (void *)(uintptr_t)w, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+void ar__parker_init(ar__parker *p) { atomic_init(&p->state, P_EMPTY); }
+
+void ar__park(ar__parker *p)
+{
+    /* Fast path: an unpark already arrived. */
+    uint32_t expect = P_NOTIFIED;
+    if (atomic_compare_exchange_strong_explicit(&p->state, &expect, P_EMPTY,
+                                                memory_order_acquire, memory_order_relaxed))
+        return;
+    expect = P_EMPTY;
+    if (!atomic_compare_exchange_strong_explicit(&p->state, &expect, P_PARKED,
+                                                 memory_order_seq_cst, memory_order_seq_cst)) {
+        /* It became NOTIFIED in between: consume it. */
+        atomic_store_explicit(&p->state, P_EMPTY, memory_order_seq_cst);
+        return;
+    }
+    for (;;) {
+        futex_wait(&p->state, P_PARKED);
+        expect = P_NOTIFIED;
+        if (atomic_compare_exchange_strong_explicit(&p->state, &expect, P_EMPTY,
+                                                    memory_order_acquire, memory_order_relaxed))
+            return;
+        /* Spurious wake-up (signal, EAGAIN): still PARKED, wait again. */
+    }
+}
+
+void ar__unpark(ar__parker *p)
+{
+    uint32_t prev = atomic_exchange_explicit(&p->state, P_NOTIFIED, memory_order_seq_cst);
+    if (prev == P_PARKED)
+        futex_wake(&p->state);
+}

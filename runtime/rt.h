@@ -1,0 +1,80 @@
+/*
+ * runtime/rt.h - the runtime object (opaque to users) and its workers.
+ */
+#ifndef AR_RUNTIME_RT_H
+#define AR_RUNTIME_RT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "asyncrt/runtime.h"
+#include "idle.h"
+#include "inject.h"
+#include "owned.h"
+#include "park.h"
+#include "queue.h"
+
+/* Check the injection queue first every this many ticks, so that tasks
+ * from outside are not starved by a busy local queue (Tokio's figure). */
+#define AR__GLOBAL_QUEUE_INTERVAL 61u
+/* At most this many LIFO-slot polls in a row; then the slot is disabled
+ * until the next task from the queue, so ping-ponging pairs cannot starve
+ * the queue. */
+#define AR__MAX_LIFO_POLLS 3
+
+typedef struct ar_worker {
+    /* Owner-only fields (the worker's own thread). */
+    struct ar_rt *rt;
+    uint32_t index;
+    uint32_t tick;
+    uint64_t rng;
+    bool searching;
+    bool lifo_enabled;
+    bool yielded;          /* current task woke itself during its poll */
+    ar_task *lifo;         /* LIFO slot: the last task woken by this worker */
+    ar_task *current;      /* task being polled, for the self-wake fast path */
+    pthread_t thread;
+    bool thread_started;
+    /* Shared with other threads. */
+    ar__parker parker;     /* owner parks, anyone unparks */
+    _Alignas(64) ar__queue queue; /* stealers read and CAS head */
+    _Alignas(64) ar__shard shard; /* completions on other workers remove */
+} ar_worker;
+
+struct ar_rt {
+    ar_rt_flavor flavor;
+    uint32_t nworkers;        /* worker structs: 1 for current-thread */
+    uint32_t nthreads;        /* threads started: 0 for current-thread */
+    _Atomic bool shutdown;    /* written once by ar_rt_shutdown; read by all */
+    bool shut_done;           /* under shutdown_mu */
+    pthread_mutex_t shutdown_mu;
+    _Atomic bool driving;     /* current-thread: a block_on is running */
+    ar_worker *workers;       /* nworkers entries, 64-byte aligned */
+    size_t workers_size;
+    _Alignas(64) ar__inject inject;
+    _Alignas(64) ar__idle idle;
+    _Alignas(64) ar__shard ext_shard; /* spawns from plain threads */
+};
+
+/* The worker the calling thread is, or NULL. */
+extern __thread ar_worker *ar__tls_worker __attribute__((tls_model("initial-exec")));
+/* The runtime of the ar_block_on running on this thread, or NULL. */
+extern __thread ar_rt *ar__tls_rt __attribute__((tls_model("initial-exec")));
+
+/* Schedule a task (entry) woken or spawned: to the calling worker's LIFO
+ * slot or queue when it belongs to rt, else to the injection queue. */
+void ar__schedule(ar_rt *rt, ar_task *entry, bool is_yield);
+
+/* Unpark one parked worker if nobody is searching. */
+void ar__notify_parked(ar_rt *rt);
+
+void *ar__worker_main(void *arg);
+
+/* Current-thread flavour: run the main future and the tasks on the calling
+ * thread until the future is ready (0) or the runtime is shut down from
+ * another thread (-ECANCELED). */
+struct ar__thread_waker;
+int ar__worker_block_on(ar_worker *w, const ar_future_vt *vt, void *fut,
+                         struct ar__thread_waker *tw);
+
+#endif

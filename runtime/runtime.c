@@ -1,0 +1,309 @@
+/*
+ * runtime/runtime.c - creating, shutting down and freeing runtimes; spawn
+ * and block_on.
+ *
+ * Shutdown protocol (ar_rt_shutdown):
+ *   1. Set `shutdown` (SeqCst) and unpark every worker; wait for a
+ *      current-thread block_on driving the runtime on another thread to
+ *      return.  Workers finish the poll they are in and exit; join them.
+ *   2. Close every registry shard: spawns now fail with -ESHUTDOWN.
+ *   3. Pop every registered task and shut it down: an idle task has its
+ *      future dropped (drop function, once) and completes as cancelled.
+ *      Drop functions may wake other tasks; those are either complete
+ *      already (nothing happens) or still registered (handled in this pass).
+ *   4. Drain LIFO slots, local queues and the injection queue, releasing
+ *      each entry; then close the injection queue so that a late wake from
+ *      another thread releases its entry instead of queueing it.
+ * After that every task is complete and referenced only by join handles and
+ * wakers held by user code, none of which touches the runtime again.
+ */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "rt.h"
+#include "task.h"
+#include "thread_waker.h"
+
+#ifdef AR_USE_JEMALLOC
+#include <jemalloc/jemalloc.h>
+static void *alloc_aligned(size_t size) { return mallocx(size, MALLOCX_ALIGN(64) | MALLOCX_ZERO); }
+static void free_aligned(void *p, size_t size)
+{
+    if (p)
+        sdallocx(p, size, MALLOCX_ALIGN(64));
+}
+#else
+#include <stdlib.h>
+static void *alloc_aligned(size_t size)
+{
+    void *p = NULL;
+    if (posix_memalign(&p, 64, size))
+        return NULL;
+    memset(p, 0, size);
+    return p;
+}
+static void free_aligned(void *p, size_t size)
+{
+    (void)size;
+    free(p);
+}
+#endif
+
+const char *ar_version(void) { return "0.1.0"; }
+
+void ar_rt_opts_init(ar_rt_opts *opts)
+{
+    if (!opts)
+        return;
+    memset(opts, 0, sizeof *opts);
+    opts->flavor = AR_RT_MULTI_THREAD;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    opts->workers = n > 0 ? (uint32_t)(n > AR_RT_MAX_WORKERS ? AR_RT_MAX_WORKERS : n) : 1;
+}
+
+static void rt_destroy(ar_rt *rt)
+{
+    for (uint32_t i = 0; i < rt->nworkers; i++)
+        ar__shard_destroy(&rt->workers[i].shard);
+    ar__shard_destroy(&rt->ext_shard);
+    free_aligned(rt->workers, rt->workers_size);
+    ar__idle_destroy(&rt->idle);
+    ar__inject_destroy(&rt->inject);
+    pthread_mutex_destroy(&rt->shutdown_mu);
+    free_aligned(rt, sizeof *rt);
+}
+
+static void stop_threads(ar_rt *rt)
+{
+    atomic_store_explicit(&rt->shutdown, true, memory_order_seq_cst);
+    for (uint32_t i = 0; i < rt->nworkers; i++)
+        ar__unpark(&rt->workers[i].parker);
+    for (uint32_t i = 0; i < rt->nworkers; i++) {
+        if (rt->workers[i].thread_started) {
+            pthread_join(rt->workers[i].thread, NULL);
+            rt->workers[i].thread_started = false;
+        }
+    }
+    /* A current-thread block_on on another thread sees `shutdown` and
+     * returns; wait for it to let go of the worker. */
+    while (atomic_load_explicit(&rt->driving, memory_order_acquire)) {
+        ar__unpark(&rt->workers[0].parker);
+        sched_yield();
+    }
+}
+
+int ar_rt_new(ar_rt **out, const ar_rt_opts *opts)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    ar_rt_opts def;
+    if (!opts) {
+        ar_rt_opts_init(&def);
+        opts = &def;
+    }
+    uint32_t nworkers;
+    if (opts->flavor == AR_RT_MULTI_THREAD) {
+        if (opts->workers == 0 || opts->workers > AR_RT_MAX_WORKERS)
+            return -EINVAL;
+        nworkers = opts->workers;
+    } else if (opts->flavor == AR_RT_CURRENT_THREAD) {
+        if (opts->workers > 1)
+            return -EINVAL;
+        nworkers = 1;
+    } else {
+        return -EINVAL;
+    }
+
+    ar_rt *rt = alloc_aligned(sizeof *rt);
+    if (!rt)
+        return -ENOMEM;
+    rt->flavor = opts->flavor;
+    rt->nworkers = nworkers;
+    rt->nthreads = 0;
+    atomic_init(&rt->shutdown, false);
+    atomic_init(&rt->driving, false);
+    rt->shut_done = false;
+    pthread_mutex_init(&rt->shutdown_mu, NULL);
+    ar__shard_init(&rt->ext_shard, rt);
+    int rc = ar__inject_init(&rt->inject);
+    int rc2 = ar__idle_init(&rt->idle, nworkers);
+    rt->workers_size = nworkers * sizeof(ar_worker);
+    rt->workers = alloc_aligned(rt->workers_size);
+    if (rc || rc2 || !rt->workers) {
+        rt_destroy(rt);
+        return -ENOMEM;
+    }
+    for (uint32_t i = 0; i < nworkers; i++) {
+        ar_worker *w = &rt->workers[i];
+        w->rt = rt;
+        w->index = i;
+        w->lifo_enabled = true;
+        ar__parker_init(&w->parker);
+        ar__queue_init(&w->queue);
+        ar__shard_init(&w->shard, rt);
+    }
+    if (rt->flavor == AR_RT_MULTI_THREAD) {
+        for (uint32_t i = 0; i < nworkers; i++) {
+            ar_worker *w = &rt->workers[i];
+            int err = pthread_create(&w->thread, NULL, ar__worker_main, w);
+            if (err) {
+                stop_threads(rt);
+                rt_destroy(rt);
+                return -err;
+            }
+            w->thread_started = true;
+            rt->nthreads++;
+        }
+    }
+    *out = rt;
+    return 0;
+}
+
+static bool on_own_thread(const ar_rt *rt)
+{
+    return (ar__tls_worker && ar__tls_worker->rt == rt) || ar__tls_rt == rt;
+}
+
+static void drain_entries(ar_rt *rt)
+{
+    ar_task *e;
+    for (uint32_t i = 0; i < rt->nworkers; i++) {
+        ar_worker *w = &rt->workers[i];
+        if ((e = w->lifo)) {
+            w->lifo = NULL;
+            ar__task_drop_entry(e);
+        }
+        while ((e = ar__queue_pop(&w->queue)))
+            ar__task_drop_entry(e);
+    }
+    while ((e = ar__inject_pop(&rt->inject)))
+        ar__task_drop_entry(e);
+}
+
+int ar_rt_shutdown(ar_rt *rt)
+{
+    if (!rt)
+        return -EINVAL;
+    if (on_own_thread(rt))
+        return -EDEADLK;
+    pthread_mutex_lock(&rt->shutdown_mu);
+    if (rt->shut_done) {
+        pthread_mutex_unlock(&rt->shutdown_mu);
+        return 0;
+    }
+    stop_threads(rt);                                   /* step 1 */
+    ar__shard *shards[AR_RT_MAX_WORKERS + 1];
+    uint32_t nshards = 0;
+    for (uint32_t i = 0; i < rt->nworkers; i++)
+        shards[nshards++] = &rt->workers[i].shard;
+    shards[nshards++] = &rt->ext_shard;
+    for (uint32_t i = 0; i < nshards; i++)              /* step 2 */
+        ar__shard_close(shards[i]);
+    for (uint32_t i = 0; i < nshards; i++) {            /* step 3 */
+        ar_task *t;
+        while ((t = ar__shard_pop(shards[i])))
+            ar__task_shutdown(t);
+    }
+    drain_entries(rt);                                   /* step 4 */
+    ar__inject_close(&rt->inject);
+    drain_entries(rt); /* entries pushed between the drain and the close */
+    rt->shut_done = true;
+    pthread_mutex_unlock(&rt->shutdown_mu);
+    return 0;
+}
+
+void ar_rt_free(ar_rt *rt)
+{
+    if (!rt)
+        return;
+    if (ar_rt_shutdown(rt) == -EDEADLK)
+        return; /* refuse to free the runtime we are running on */
+    rt_destroy(rt);
+}
+
+uint32_t ar_rt_workers(const ar_rt *rt) { return rt ? rt->nthreads : 0; }
+
+ar_rt *ar_rt_current(void)
+{
+    ar_worker *w = ar__tls_worker;
+    return w ? w->rt : ar__tls_rt;
+}
+
+int ar_spawn(ar_rt *rt, const ar_future_vt *vt, const void *fut, ar_join *join)
+{
+    if (join) {
+        join->task = NULL;
+        join->state = 0;
+    }
+    if (!rt)
+        rt = ar_rt_current();
+    if (!rt || !vt || !vt->poll || !fut || vt->size > AR_FUTURE_MAX_SIZE ||
+        (vt->out_size && (uint64_t)vt->out_off + vt->out_size > vt->size))
+        return -EINVAL;
+    if (atomic_load_explicit(&rt->shutdown, memory_order_acquire))
+        return -ESHUTDOWN;
+    ar_worker *w = ar__tls_worker;
+    ar__shard *shard = (w && w->rt == rt) ? &w->shard : &rt->ext_shard;
+    int err = 0;
+    ar_task *t = ar__task_new(shard, vt, fut, join != NULL, &err);
+    if (!t)
+        return err;
+    if (join)
+        join->task = t;
+    ar__schedule(rt, t, false);
+    return 0;
+}
+
+static int block_on_thread(ar_rt *rt, const ar_future_vt *vt, void *fut)
+{
+    ar__thread_waker *tw = ar__thread_waker_new(NULL);
+    if (!tw)
+        return -ENOMEM;
+    ar__tls_rt = rt;
+    int rc = 0;
+    for (;;) {
+        if (ar__thread_waker_take(tw)) {
+            ar_cx cx = {.waker = ar__thread_waker_get(tw), .budget = AR_COOP_BUDGET, .worker = NULL};
+            if (vt->poll(fut, &cx) == AR_READY)
+                break;
+            continue; /* re-check the flag before sleeping */
+        }
+        ar__park(&tw->own);
+    }
+    ar__tls_rt = NULL;
+    ar__thread_waker_detach(tw);
+    return rc;
+}
+
+int ar_block_on(ar_rt *rt, const ar_future_vt *vt, void *fut)
+{
+    if (!rt || !vt || !vt->poll || !fut)
+        return -EINVAL;
+    if (ar__tls_worker || ar__tls_rt)
+        return -EDEADLK;
+    if (atomic_load_explicit(&rt->shutdown, memory_order_acquire))
+        return -ESHUTDOWN;
+    if (rt->flavor == AR_RT_MULTI_THREAD)
+        return block_on_thread(rt, vt, fut);
+
+    bool expect = false;
+    if (!atomic_compare_exchange_strong(&rt->driving, &expect, true))
+        return -EBUSY; /* another thread drives this current-thread runtime */
+    int rc;
+    if (atomic_load_explicit(&rt->shutdown, memory_order_seq_cst)) {
+        rc = -ESHUTDOWN;
+    } else {
+        ar__thread_waker *tw = ar__thread_waker_new(&rt->workers[0].parker);
+        if (!tw) {
+            rc = -ENOMEM;
+        } else {
+            rc = ar__worker_block_on(&rt->workers[0], vt, fut, tw);
+            ar__thread_waker_detach(tw);
+        }
+    }
+    atomic_store_explicit(&rt->driving, false, memory_order_release);
+    return rc;
+}

@@ -1,0 +1,187 @@
+/*
+ * runtime/task.c - task allocation and the harness that polls, completes,
+ * cancels and releases tasks.  The state machine itself is in state.h.
+ */
+#include "task.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "rt.h"
+
+ar_task *ar__task_new(ar__shard *shard, const ar_future_vt *vt, const void *fut, bool joinable,
+                      int *err)
+{
+    ar_task *t = ar__alloc(ar__task_alloc_size(vt));
+    if (!t) {
+        *err = -ENOMEM;
+        return NULL;
+    }
+    /* References: registry + queue entry (+ join handle). */
+    uint32_t refs = joinable ? 3 : 2;
+    uint32_t st = AR__ST_NOTIFIED | (joinable ? AR__ST_JOIN_INTEREST : 0) | refs * AR__ST_REF_ONE;
+    atomic_init(&t->state, st);
+    t->owned_idx = AR__OWNED_NONE;
+    t->vt = vt;
+    t->shard = shard;
+    t->join_waker = AR_WAKER_NONE;
+    memcpy(t->future, fut, vt->size);
+    int rc = ar__shard_insert(shard, t);
+    if (rc) {
+        ar__free(t, ar__task_alloc_size(vt));
+        *err = rc;
+        return NULL;
+    }
+    return t;
+}
+
+void ar__task_dealloc(ar_task *t) { ar__free(t, ar__task_alloc_size(t->vt)); }
+
+void ar__task_ref_dec(ar_task *t)
+{
+    if (ar__st_ref_dec_n(&t->state, 1))
+        ar__task_dealloc(t);
+}
+
+/*
+ * The caller owns RUNNING.  Publish COMPLETE, wake the joiner, leave the
+ * registry, and drop the running reference (plus the registry's if the task
+ * was still registered).
+ */
+static void complete(ar_task *t, bool cancelled)
+{
+    uint32_t s = ar__st_to_complete(&t->state, cancelled);
+    if ((s & AR__ST_JOIN_INTEREST) && (s & AR__ST_JOIN_WAKER)) {
+        /* safety: JOIN_WAKER set + COMPLETE set by us: we may read it. */
+        ar_waker_wake_by_ref(t->join_waker);
+        uint32_t after = ar__st_unset_waker_after_complete(&t->state);
+        if (!(after & AR__ST_JOIN_INTEREST)) {
+            /* The handle was released meanwhile: the waker is ours to drop. */
+            ar_waker_drop(t->join_waker);
+            t->join_waker = AR_WAKER_NONE;
+        }
+    }
+    uint32_t n = 1 + (ar__shard_remove(t->shard, t) ? 1u : 0u);
+    if (ar__st_ref_dec_n(&t->state, n))
+        ar__task_dealloc(t);
+}
+
+void ar__task_cancel_and_complete(ar_task *t)
+{
+    if (t->vt->drop)
+        t->vt->drop(t->future);
+    complete(t, true);
+}
+
+void ar__task_shutdown(ar_task *t)
+{
+    if (!ar__st_to_shutdown(&t->state)) {
+        /* Running (a RUNNING queue entry will drop it) or complete: just
+         * release the registry reference. */
+        ar__task_ref_dec(t);
+        return;
+    }
+    ar__task_cancel_and_complete(t);
+}
+
+void ar__task_drop_entry(ar_task *e)
+{
+    ar_task *t = ar__entry_task(e);
+    if (ar__entry_owns_running(e))
+        ar__task_cancel_and_complete(t);
+    else
+        ar__task_ref_dec(t);
+}
+
+void ar__task_run(ar_task *e, ar_cx *cx)
+{
+    ar_task *t = ar__entry_task(e);
+    if (ar__entry_owns_running(e)) {
+        /* Requeued after a yield: RUNNING is ours already; only an abort
+         * that arrived meanwhile changes the plan. */
+        if (atomic_load_explicit(&t->state, memory_order_acquire) & AR__ST_CANCELLED) {
+            ar__task_cancel_and_complete(t);
+            return;
+        }
+    } else {
+        switch (ar__st_to_running(&t->state)) {
+        case AR__ACT_SUCCESS:
+            break;
+        case AR__ACT_CANCEL:
+            ar__task_cancel_and_complete(t);
+            return;
+        case AR__ACT_DEALLOC:
+            ar__task_dealloc(t);
+            return;
+        default: /* FAILED: already running or complete; ref dropped */
+            return;
+        }
+    }
+
+    ar_worker *w = cx->worker;
+    cx->waker.bits = (uintptr_t)t;
+    if (w)
+        w->current = t;
+    ar_poll p = t->vt->poll(t->future, cx);
+    if (w)
+        w->current = NULL;
+
+    if (p == AR_READY) {
+        if (w)
+            w->yielded = false;
+        complete(t, false);
+        return;
+    }
+    if (w && w->yielded) {
+        /* Self-wake fast path: requeue keeping RUNNING. */
+        w->yielded = false;
+        ar__schedule(t->shard->rt, ar__entry_running(t), true);
+        return;
+    }
+    switch (ar__st_to_idle(&t->state)) {
+    case AR__ACT_OK_NOTIFIED:
+        ar__schedule(t->shard->rt, t, true);
+        break;
+    case AR__ACT_DEALLOC:
+        ar__task_dealloc(t);
+        break;
+    case AR__ACT_CANCEL:
+        ar__task_cancel_and_complete(t);
+        break;
+    default:
+        break;
+    }
+}
+
+void ar__task_wake_by_ref(ar_task *t)
+{
+    ar_worker *w = ar__tls_worker;
+    if (w && w->current == t) {
+        /* The task woke itself from its own poll: no atomics needed. */
+        w->yielded = true;
+        return;
+    }
+    if (ar__st_notify_by_ref(&t->state) == AR__ACT_SUBMIT)
+        ar__schedule(t->shard->rt, t, false);
+}
+
+void ar__task_wake_by_val(ar_task *t)
+{
+    ar_worker *w = ar__tls_worker;
+    if (w && w->current == t) {
+        w->yielded = true;
+        ar__task_ref_dec(t); /* never the last: we hold the running one */
+        return;
+    }
+    switch (ar__st_notify_by_val(&t->state)) {
+    case AR__ACT_SUBMIT:
+        ar__schedule(t->shard->rt, t, false);
+        break;
+    case AR__ACT_DEALLOC:
+        ar__task_dealloc(t);
+        break;
+    default:
+        break;
+    }
+}
