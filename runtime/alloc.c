@@ -37,3 +37,56 @@ void *ar__realloc(void *p, size_t old_size, size_t new_size)
     return realloc(p, new_size ? new_size : 1);
 }
 #endif
+
+/* ---- big arrays: mmap above AR__BIG_BYTES ---- */
+#include <sys/mman.h>
+#include <unistd.h>
+
+static size_t page_round(size_t n)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    return (n + pg - 1) & ~(pg - 1);
+}
+
+void *ar__alloc_big(size_t size)
+{
+    if (size < AR__BIG_BYTES)
+        return ar__calloc(size);
+    void *p = mmap(NULL, page_round(size), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void *ar__realloc_big(void *p, size_t old_size, size_t new_size)
+{
+    if (!p || old_size == 0)
+        return ar__alloc_big(new_size);
+    if (new_size < AR__BIG_BYTES) /* small stays small (arrays only grow) */
+        return ar__realloc(p, old_size, new_size);
+    if (old_size < AR__BIG_BYTES) {
+        void *n = ar__alloc_big(new_size);
+        if (!n)
+            return NULL;
+        memcpy(n, p, old_size);
+        ar__free(p, old_size);
+        return n;
+    }
+    void *n = mremap(p, page_round(old_size), page_round(new_size), MREMAP_MAYMOVE);
+    return n == MAP_FAILED ? NULL : n;
+}
+
+void ar__free_big(void *p, size_t size)
+{
+    if (!p)
+        return;
+    if (size < AR__BIG_BYTES)
+        ar__free(p, size);
+    else
+        munmap(p, page_round(size));
+}
+
+void ar__discard_big(void *p, size_t size)
+{
+    if (p && size >= AR__BIG_BYTES)
+        madvise(p, page_round(size), MADV_DONTNEED);
+}

@@ -18,4 +18,19 @@ void ar__free(void *p, size_t size);
 /* Grow/shrink; on failure returns NULL and leaves p untouched. */
 void *ar__realloc(void *p, size_t old_size, size_t new_size);
 
+/*
+ * Arrays that can grow large (registry shards, notify rings, the injection
+ * queue).  Above AR__BIG_BYTES they live in their own mappings, grown with
+ * mremap (no copy) and unmapped when freed, so the resident set follows the
+ * live size instead of keeping the pages of every outgrown copy.  Memory
+ * from ar__alloc_big is zeroed.  Sizes must be passed back exactly.
+ */
+#define AR__BIG_BYTES ((size_t)256 * 1024)
+void *ar__alloc_big(size_t size);
+void *ar__realloc_big(void *p, size_t old_size, size_t new_size);
+void ar__free_big(void *p, size_t size);
+/* Give the pages of an unused big array back to the kernel, keeping the
+ * mapping (contents become zero).  No-op below AR__BIG_BYTES. */
+void ar__discard_big(void *p, size_t size);
+
 #endif

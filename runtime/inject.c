@@ -23,7 +23,7 @@ int ar__inject_init(ar__inject *q)
 
 void ar__inject_destroy(ar__inject *q)
 {
-    ar__free(q->ring, q->cap * sizeof *q->ring);
+    ar__free_big(q->ring, q->cap * sizeof *q->ring);
     q->ring = NULL;
 }
 
@@ -38,13 +38,13 @@ static int reserve(ar__inject *q, uint32_t len, uint32_t extra)
             return -ENOMEM;
         ncap *= 2;
     }
-    struct ar_task **n = ar__alloc((size_t)ncap * sizeof *n);
+    struct ar_task **n = ar__alloc_big((size_t)ncap * sizeof *n);
     if (!n)
         return -ENOMEM;
     /* Unwrap the ring so the oldest entry lands at index 0. */
     for (uint32_t i = 0; i < len; i++)
         n[i] = q->ring[(q->head + i) & (q->cap - 1)];
-    ar__free(q->ring, (size_t)q->cap * sizeof *q->ring);
+    ar__free_big(q->ring, (size_t)q->cap * sizeof *q->ring);
     q->ring = n;
     q->cap = ncap;
     q->head = 0;
@@ -78,6 +78,11 @@ uint32_t ar__inject_pop_n(ar__inject *q, struct ar_task **out, uint32_t max)
         out[i] = q->ring[(q->head + i) & (q->cap - 1)];
     q->head = (q->head + n) & (q->cap - 1);
     atomic_store_explicit(&q->len, len - n, memory_order_release);
+    if (len == n && n) {
+        /* Drained: a burst that grew the ring should not pin its pages. */
+        ar__discard_big(q->ring, (size_t)q->cap * sizeof *q->ring);
+        q->head = 0;
+    }
     ar__spin_unlock(&q->lock);
     return n;
 }

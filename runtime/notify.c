@@ -53,7 +53,7 @@ int ar_notify_destroy(ar_notify *n)
         pthread_mutex_unlock(&n->lock);
         return -EBUSY;
     }
-    ar__free(n->ring, (size_t)n->cap * sizeof *n->ring);
+    ar__free_big(n->ring, (size_t)n->cap * sizeof *n->ring);
     n->ring = NULL;
     n->cap = 0;
     pthread_mutex_unlock(&n->lock);
@@ -75,12 +75,12 @@ static int grow(ar_notify *n)
     uint32_t ncap = n->cap ? n->cap * 2 : 16;
     if (ncap == 0 || ncap > (1u << 31))
         return -ENOMEM;
-    ar_waker *r = ar__calloc((size_t)ncap * sizeof *r);
+    ar_waker *r = ar__alloc_big((size_t)ncap * sizeof *r);
     if (!r)
         return -ENOMEM;
     for (uint32_t t = n->head; t != n->tail; t++)
         r[t & (ncap - 1)] = n->ring[t & (n->cap - 1)];
-    ar__free(n->ring, (size_t)n->cap * sizeof *n->ring);
+    ar__free_big(n->ring, (size_t)n->cap * sizeof *n->ring);
     n->ring = r;
     n->cap = ncap;
     return 0;

@@ -1,5 +1,5 @@
 /*
- * runtime/owned.c - the owned-tasks registry (see owned.h).
+ * runtime/owned.c - the task registry (see owned.h).
  */
 #include "owned.h"
 
@@ -8,23 +8,62 @@
 #include "alloc.h"
 #include "task.h"
 
-void ar__shard_init(ar__shard *s, struct ar_rt *rt)
+/* Sweep before parking once this many tasks were spawned since the last
+ * sweep: bounds how many finished tasks wait for their memory to go back. */
+#define SWEEP_BEFORE_PARK 64u
+
+void ar__shard_init(ar__shard *s, struct ar_rt *rt, bool shared)
 {
     s->rt = rt;
-    ar__spin_init(&s->lock);
+    s->shared = shared;
     s->closed = false;
-    s->len = s->cap = 0;
+    ar__spin_init(&s->lock);
+    s->len = s->cap = s->swept_len = 0;
     s->slots = NULL;
 }
 
-/* Grow outside the lock would race with other inserters; growth is rare
- * (doubling) so it happens under the lock. */
-static int shard_grow(ar__shard *s)
+static inline void lock(ar__shard *s)
+{
+    if (s->shared)
+        ar__spin_lock(&s->lock);
+}
+static inline void unlock(ar__shard *s)
+{
+    if (s->shared)
+        ar__spin_unlock(&s->lock);
+}
+
+static void remove_at(ar__shard *s, uint32_t i)
+{
+    ar_task *t = s->slots[i];
+    ar_task *last = s->slots[--s->len];
+    s->slots[i] = last;
+    last->owned_idx = i;
+    t->owned_idx = AR__OWNED_NONE;
+}
+
+/* Drop the entries of finished tasks (lock held for the shared shard).  A
+ * dropped reference may free the task; that touches only the allocator. */
+static void sweep_locked(ar__shard *s)
+{
+    for (uint32_t i = 0; i < s->len;) {
+        ar_task *t = s->slots[i];
+        if (atomic_load_explicit(&t->state, memory_order_acquire) & AR__ST_COMPLETE) {
+            remove_at(s, i);
+            ar__task_ref_dec(t);
+        } else {
+            i++;
+        }
+    }
+    s->swept_len = s->len;
+}
+
+static int grow(ar__shard *s)
 {
     uint32_t ncap = s->cap ? s->cap * 2 : 64;
     if (ncap < s->cap)
         return -ENOMEM;
-    ar_task **n = ar__realloc(s->slots, (size_t)s->cap * sizeof *n, (size_t)ncap * sizeof *n);
+    ar_task **n = ar__realloc_big(s->slots, (size_t)s->cap * sizeof *n, (size_t)ncap * sizeof *n);
     if (!n)
         return -ENOMEM;
     s->slots = n;
@@ -35,65 +74,79 @@ static int shard_grow(ar__shard *s)
 int ar__shard_insert(ar__shard *s, ar_task *t)
 {
     int rc = 0;
-    ar__spin_lock(&s->lock);
+    lock(s);
     if (s->closed) {
         rc = -ESHUTDOWN;
-    } else if (s->len == s->cap && (rc = shard_grow(s)) != 0) {
-        /* rc set */
-    } else {
-        t->owned_idx = s->len;
-        s->slots[s->len++] = t;
+        goto out;
     }
-    ar__spin_unlock(&s->lock);
+    if (s->len == s->cap) {
+        /* Amortised: a sweep costs len loads and happens once per len
+         * inserts; grow only if it freed less than a quarter. */
+        if (s->len)
+            sweep_locked(s);
+        if (s->len > s->cap - s->cap / 4 || s->cap == 0)
+            rc = grow(s);
+        if (rc)
+            goto out;
+    }
+    t->owned_idx = s->len;
+    s->slots[s->len++] = t;
+out:
+    unlock(s);
     return rc;
 }
 
 bool ar__shard_remove(ar__shard *s, ar_task *t)
 {
     bool was = false;
-    ar__spin_lock(&s->lock);
+    lock(s);
     uint32_t i = t->owned_idx;
     if (i != AR__OWNED_NONE) {
-        ar_task *last = s->slots[--s->len];
-        s->slots[i] = last;
-        last->owned_idx = i;
-        t->owned_idx = AR__OWNED_NONE;
+        remove_at(s, i);
+        if (s->swept_len > s->len)
+            s->swept_len = s->len;
         was = true;
     }
-    ar__spin_unlock(&s->lock);
+    unlock(s);
     return was;
+}
+
+void ar__shard_sweep(ar__shard *s)
+{
+    lock(s);
+    sweep_locked(s);
+    unlock(s);
+}
+
+void ar__shard_maybe_sweep(ar__shard *s)
+{
+    if (s->len - s->swept_len >= SWEEP_BEFORE_PARK)
+        ar__shard_sweep(s);
 }
 
 void ar__shard_close(ar__shard *s)
 {
-    ar__spin_lock(&s->lock);
+    lock(s);
     s->closed = true;
-    ar__spin_unlock(&s->lock);
+    unlock(s);
 }
 
 ar_task *ar__shard_pop(ar__shard *s)
 {
     ar_task *t = NULL;
-    ar__spin_lock(&s->lock);
+    lock(s);
     if (s->len) {
         t = s->slots[--s->len];
         t->owned_idx = AR__OWNED_NONE;
     }
-    ar__spin_unlock(&s->lock);
+    s->swept_len = s->len;
+    unlock(s);
     return t;
-}
-
-uint32_t ar__shard_len(ar__shard *s)
-{
-    ar__spin_lock(&s->lock);
-    uint32_t n = s->len;
-    ar__spin_unlock(&s->lock);
-    return n;
 }
 
 void ar__shard_destroy(ar__shard *s)
 {
-    ar__free(s->slots, (size_t)s->cap * sizeof *s->slots);
+    ar__free_big(s->slots, (size_t)s->cap * sizeof *s->slots);
     s->slots = NULL;
     s->cap = s->len = 0;
 }

@@ -38,7 +38,7 @@ typedef struct ar_worker {
     /* Shared with other threads. */
     ar__parker parker;     /* owner parks, anyone unparks */
     _Alignas(64) ar__queue queue; /* stealers read and CAS head */
-    _Alignas(64) ar__shard shard; /* completions on other workers remove */
+    _Alignas(64) ar__shard shard; /* tasks spawned here; owner-only (owned.h) */
 } ar_worker;
 
 struct ar_rt {

@@ -127,7 +127,7 @@ int ar_rt_new(ar_rt **out, const ar_rt_opts *opts)
     atomic_init(&rt->driving, false);
     rt->shut_done = false;
     pthread_mutex_init(&rt->shutdown_mu, NULL);
-    ar__shard_init(&rt->ext_shard, rt);
+    ar__shard_init(&rt->ext_shard, rt, true);
     int rc = ar__inject_init(&rt->inject);
     int rc2 = ar__idle_init(&rt->idle, nworkers);
     rt->workers_size = nworkers * sizeof(ar_worker);
@@ -143,7 +143,7 @@ int ar_rt_new(ar_rt **out, const ar_rt_opts *opts)
         w->lifo_enabled = true;
         ar__parker_init(&w->parker);
         ar__queue_init(&w->queue);
-        ar__shard_init(&w->shard, rt);
+        ar__shard_init(&w->shard, rt, false);
     }
     if (rt->flavor == AR_RT_MULTI_THREAD) {
         for (uint32_t i = 0; i < nworkers; i++) {

@@ -45,12 +45,35 @@ void ar__task_ref_dec(ar_task *t)
 }
 
 /*
- * The caller owns RUNNING.  Publish COMPLETE, wake the joiner, leave the
- * registry, and drop the running reference (plus the registry's if the task
- * was still registered).
+ * The caller owns RUNNING.  Leave the registry when this thread may touch
+ * the task's shard (owned.h), publish COMPLETE, wake the joiner, and drop
+ * the running reference plus the registry's if it was removed here.  A task
+ * finishing on a worker that does not own its shard stays registered until
+ * the owner's sweep sees COMPLETE.
  */
 static void complete(ar_task *t, bool cancelled)
 {
+    ar__shard *sh = t->shard;
+    ar_worker *w = ar__tls_worker;
+    bool removed = false;
+    if (sh->shared || (w && &w->shard == sh))
+        removed = ar__shard_remove(sh, t);
+    uint32_t drop = removed ? 2u : 1u;
+    uint32_t res = cancelled ? AR__ST_RES_CANCELLED : 0;
+
+    /* Fast path, no join handle (it cannot appear later): one CAS does
+     * RUNNING -> COMPLETE and drops the references. */
+    uint32_t cur = atomic_load_explicit(&t->state, memory_order_acquire);
+    while (!(cur & AR__ST_JOIN_INTEREST)) {
+        uint32_t next = ((cur & ~(uint32_t)AR__ST_RUNNING) | AR__ST_COMPLETE | res) -
+                        drop * AR__ST_REF_ONE;
+        if (AR__CAS(&t->state, &cur, next)) {
+            if (ar__st_refs(next) == 0)
+                ar__task_dealloc(t);
+            return;
+        }
+    }
+
     uint32_t s = ar__st_to_complete(&t->state, cancelled);
     if ((s & AR__ST_JOIN_INTEREST) && (s & AR__ST_JOIN_WAKER)) {
         /* safety: JOIN_WAKER set + COMPLETE set by us: we may read it. */
@@ -62,8 +85,7 @@ static void complete(ar_task *t, bool cancelled)
             t->join_waker = AR_WAKER_NONE;
         }
     }
-    uint32_t n = 1 + (ar__shard_remove(t->shard, t) ? 1u : 0u);
-    if (ar__st_ref_dec_n(&t->state, n))
+    if (ar__st_ref_dec_n(&t->state, drop))
         ar__task_dealloc(t);
 }
 

@@ -202,6 +202,8 @@ static void park(ar_worker *w)
     ar_rt *rt = w->rt;
     if (has_local_work(w))
         return;
+    /* Give back the memory of our tasks that finished on other workers. */
+    ar__shard_maybe_sweep(&w->shard);
     bool last = ar__idle_to_parked(&rt->idle, w->index, w->searching);
     w->searching = false;
     if (last)
@@ -227,6 +229,7 @@ static void park(ar_worker *w)
  * parking cannot lose a wake-up. */
 static void park_current(ar_worker *w, _Atomic bool *woken)
 {
+    ar__shard_maybe_sweep(&w->shard);
     if (has_local_work(w) || !ar__inject_is_empty(&w->rt->inject) ||
         atomic_load_explicit(woken, memory_order_acquire) || is_shutdown(w->rt))
         return;

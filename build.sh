@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# libasyncrt's two commands (README "Quick start"):
+#
+#   ./build.sh test            build and run the Criterion suite: the normal
+#                              build, the whole suite under ASan+UBSan, the
+#                              stress suite under TSan and with 4-slot queues
+#   ./build.sh bench [ARGS]    build a release and run the bench suite
+#                              (bench/run.py ARGS: workload filter, --quick,
+#                              --no-peers, ...)
+#   ./build.sh build           just configure and build (debugoptimized)
+#
+# Each installs what is missing first (Debian/Ubuntu, as root or with sudo).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+apt_updated=0
+apt_install() {
+    local missing=()
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    if [ $apt_updated -eq 0 ]; then
+        log "apt-get update"
+        $sudo apt-get update -qq
+        apt_updated=1
+    fi
+    log "installing: ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+base_deps() {
+    apt_install gcc libc6-dev meson ninja-build pkg-config liburing-dev libjemalloc-dev \
+        libcriterion-dev python3
+}
+
+# setup DIR [meson options...]: configure DIR once, reconfigure if options change.
+setup() {
+    local dir=$1; shift
+    if [ -f "$dir/build.ninja" ]; then
+        meson configure "$dir" "$@" >/dev/null
+    else
+        meson setup "$dir" "$@" >/dev/null
+    fi
+}
+
+total_ok=0
+total_fail=0
+# run_tests DIR [meson test args...]: run, keep going, add up the summary.
+run_tests() {
+    local dir=$1; shift
+    local out rc=0
+    out=$(meson test -C "$dir" --print-errorlogs "$@" 2>&1) || rc=$?
+    printf '%s\n' "$out" | grep -Ev '^\s*$' | tail -n 40
+    local ok fail to
+    ok=$(printf '%s\n' "$out" | awk '/^Ok:/ {print $2}' | tail -1)
+    fail=$(printf '%s\n' "$out" | awk '/^Fail:/ {print $2}' | tail -1)
+    to=$(printf '%s\n' "$out" | awk '/^Timeout:/ {print $2}' | tail -1)
+    total_ok=$((total_ok + ${ok:-0}))
+    total_fail=$((total_fail + ${fail:-0} + ${to:-0}))
+    if [ $rc -ne 0 ] && [ "${fail:-0}" = 0 ] && [ "${to:-0}" = 0 ]; then
+        total_fail=$((total_fail + 1)) # meson itself failed
+    fi
+}
+
+cmd_build() {
+    base_deps
+    setup build -Dtests=enabled
+    ninja -C build
+}
+
+cmd_test() {
+    base_deps
+    local t0=$SECONDS
+    log "normal build (debugoptimized, asserts on, jemalloc)"
+    setup build -Dtests=enabled
+    ninja -C build
+    run_tests build
+
+    log "AddressSanitizer + UndefinedBehaviorSanitizer: whole suite"
+    setup build-asan -Dtests=enabled -Db_sanitize=address,undefined -Dallocator=system \
+        -Dbench=false -Dexamples=false
+    ninja -C build-asan
+    run_tests build-asan
+
+    log "ThreadSanitizer: stress suite"
+    setup build-tsan -Dtests=enabled -Db_sanitize=thread -Dallocator=system \
+        -Dbench=false -Dexamples=false
+    ninja -C build-tsan
+    run_tests build-tsan --suite stress
+
+    log "test mode: 4-slot local queues (constant overflow and stealing), stress suite"
+    setup build-tiny -Dtests=enabled -Dtiny_queue=true -Dbench=false -Dexamples=false
+    ninja -C build-tiny
+    run_tests build-tiny --suite stress
+
+    log "done in $((SECONDS - t0)) s"
+    echo "tests: ${total_ok} passed, ${total_fail} failed"
+    [ "$total_fail" -eq 0 ]
+}
+
+cmd_bench() {
+    base_deps
+    apt_install gnuplot-nox
+    log "release build (-O3, LTO, jemalloc)"
+    setup build-release --buildtype=release -Db_lto=true -Dtests=disabled -Dexamples=false
+    ninja -C build-release
+    python3 bench/run.py --build-dir build-release "$@"
+}
+
+case "${1:-}" in
+    test) shift; cmd_test "$@" ;;
+    bench) shift; cmd_bench "$@" ;;
+    build) shift; cmd_build "$@" ;;
+    *) echo "usage: $0 test | bench [workload...] [--quick] [--no-peers] | build" >&2; exit 2 ;;
+esac
