@@ -253,7 +253,7 @@ int ar_spawn(ar_rt *rt, const ar_future_vt *vt, const void *fut, ar_join *join)
         return err;
     if (join)
         join->task = t;
-    ar__schedule(rt, t, false);
+    ar__schedule(rt, ar__entry_running(t), false);
     return 0;
 }
 

@@ -25,10 +25,11 @@
  *   RES_CANCELLED  set together with COMPLETE when the task ended by being
  *                  dropped: the joiner gets -ECANCELED.
  *
- * References (count in bits REF_SHIFT..31).  A new task starts with:
- *   1 for the owned-tasks registry (dropped on completion),
+ * References (count in bits REF_SHIFT..31).  A new task starts RUNNING
+ * (not NOTIFIED: its first run-queue entry owns RUNNING, see task.h) with:
+ *   1 for the owned-tasks registry (dropped on completion or by a sweep),
  *   1 for the join handle (when not detached),
- *   1 for the run-queue entry (the initial NOTIFIED).
+ *   1 for the run-queue entry.
  * Each cloned waker holds one more.
  *
  * Memory order: transitions are AcqRel so that what the previous owner of

@@ -18,9 +18,12 @@ ar_task *ar__task_new(ar__shard *shard, const ar_future_vt *vt, const void *fut,
         *err = -ENOMEM;
         return NULL;
     }
-    /* References: registry + queue entry (+ join handle). */
+    /* References: registry + queue entry (+ join handle).  A new task starts
+     * RUNNING and its first queue entry owns that bit (an AR__ENTRY_RUNNING
+     * entry): nobody else can hold a waker yet, so the first poll needs no
+     * state CAS; an abort meanwhile sets CANCELLED, which the poller checks. */
     uint32_t refs = joinable ? 3 : 2;
-    uint32_t st = AR__ST_NOTIFIED | (joinable ? AR__ST_JOIN_INTEREST : 0) | refs * AR__ST_REF_ONE;
+    uint32_t st = AR__ST_RUNNING | (joinable ? AR__ST_JOIN_INTEREST : 0) | refs * AR__ST_REF_ONE;
     atomic_init(&t->state, st);
     t->owned_idx = AR__OWNED_NONE;
     t->vt = vt;

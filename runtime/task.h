@@ -66,7 +66,8 @@ static inline size_t ar__task_alloc_size(const ar_future_vt *vt)
     return sizeof(ar_task) + vt->size;
 }
 
-/* Allocate and register a task (refs: registry, queue entry, + join).
+/* Allocate and register a task (refs: registry, queue entry, + join).  The
+ * task starts RUNNING: schedule it as ar__entry_running(t).
  * Returns NULL with *err set (-ENOMEM, -ESHUTDOWN). */
 ar_task *ar__task_new(struct ar__shard *shard, const ar_future_vt *vt, const void *fut,
                       bool joinable, int *err);
