@@ -67,6 +67,38 @@ run_tests() {
     fi
 }
 
+# A user's program built against us two ways; each counts as one test.
+packaging_tests() {
+    local tmp
+    tmp=$(mktemp -d)
+    # 1. As a meson subproject: dependency('asyncrt').
+    mkdir -p "$tmp/sub/subprojects"
+    cp tests/consumer/meson.build tests/consumer/consumer.c "$tmp/sub/"
+    ln -s "$PWD" "$tmp/sub/subprojects/asyncrt"
+    if (cd "$tmp/sub" && meson setup build --wrap-mode=forcefallback -Dasyncrt:tests=disabled \
+            -Dasyncrt:bench=false -Dasyncrt:examples=false >/dev/null &&
+        ninja -C build >/dev/null && ./build/consumer); then
+        total_ok=$((total_ok + 1))
+    else
+        echo "FAIL: meson subproject consumer"; total_fail=$((total_fail + 1))
+    fi
+    # 2. Installed, found through pkg-config (asyncrt.pc).
+    if meson install -C build --destdir "$tmp/root" >/dev/null &&
+        prefix=$(meson introspect build --buildoptions | python3 -c \
+            'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"]=="prefix"][0])') &&
+        libdir=$(meson introspect build --buildoptions | python3 -c \
+            'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"]=="libdir"][0])') &&
+        pcdir="$tmp/root$prefix/$libdir/pkgconfig" &&
+        flags=$(PKG_CONFIG_PATH="$pcdir" PKG_CONFIG_SYSROOT_DIR="$tmp/root" pkg-config --cflags --libs asyncrt) &&
+        cc -o "$tmp/consumer-pc" tests/consumer/consumer.c $flags &&
+        LD_LIBRARY_PATH="$tmp/root$prefix/$libdir" "$tmp/consumer-pc"; then
+        total_ok=$((total_ok + 1))
+    else
+        echo "FAIL: pkg-config consumer"; total_fail=$((total_fail + 1))
+    fi
+    rm -rf "$tmp"
+}
+
 cmd_build() {
     base_deps
     setup build -Dtests=enabled
@@ -97,6 +129,9 @@ cmd_test() {
     setup build-tiny -Dtests=enabled -Dtiny_queue=true -Dbench=false -Dexamples=false
     ninja -C build-tiny
     run_tests build-tiny --suite stress
+
+    log "packaging: meson subproject and pkg-config consumers"
+    packaging_tests
 
     log "done in $((SECONDS - t0)) s"
     echo "tests: ${total_ok} passed, ${total_fail} failed"

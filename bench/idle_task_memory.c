@@ -8,6 +8,7 @@
  * its 32-byte header plus that: a 48-byte block.
  */
 #include <stdatomic.h>
+#include <sys/wait.h>
 
 #include "bench_common.h"
 
@@ -44,28 +45,50 @@ static ar_poll root_poll(void *p, ar_cx *cx)
 }
 static const ar_future_vt root_vt = AR_FUTURE_VT_VOID(root, root_poll, NULL);
 
+/* One measurement in a fresh process: memory a previous iteration left in
+ * the allocator's caches would otherwise hide the growth. */
+static void run_once(unsigned threads)
+{
+    ar_rt *rt = bench_rt(threads);
+    BENCH_CHECK(ar_notify_init(&gate));
+    atomic_store(&finished, 0);
+    long before = bench_rss_bytes();
+    root r = {0};
+    ar_join h;
+    BENCH_CHECK(ar_spawn(rt, &root_vt, &r, &h));
+    BENCH_CHECK(ar_join_wait(&h, NULL, 0));
+    while (ar_notify_waiters(&gate) < NUM_TASKS)
+        usleep(1000);
+    long after = bench_rss_bytes();
+    bench_print("idle_task_memory", threads, (double)(after - before) / NUM_TASKS, "B/task");
+    /* Release them all and exit cleanly. */
+    ar_notify_all(&gate);
+    while (atomic_load(&finished) < NUM_TASKS)
+        usleep(1000);
+    ar_rt_free(rt);
+    BENCH_CHECK(ar_notify_destroy(&gate));
+}
+
 int main(int argc, char **argv)
 {
     bench_args a;
     bench_parse(argc, argv, &a, 1);
-    ar_rt *rt = bench_rt(a.threads);
-    BENCH_CHECK(ar_notify_init(&gate));
     for (unsigned i = 0; i < a.iters; i++) {
-        atomic_store(&finished, 0);
-        long before = bench_rss_bytes();
-        root r = {0};
-        ar_join h;
-        BENCH_CHECK(ar_spawn(rt, &root_vt, &r, &h));
-        BENCH_CHECK(ar_join_wait(&h, NULL, 0));
-        while (ar_notify_waiters(&gate) < NUM_TASKS)
-            usleep(1000);
-        long after = bench_rss_bytes();
-        bench_print("idle_task_memory", a.threads, (double)(after - before) / NUM_TASKS, "B/task");
-        ar_notify_all(&gate);
-        while (atomic_load(&finished) < NUM_TASKS)
-            usleep(1000);
+        pid_t pid = fork();
+        if (pid < 0) {
+            perror("fork");
+            return 1;
+        }
+        if (pid == 0) {
+            run_once(a.threads);
+            fflush(stdout);
+            _exit(0);
+        }
+        int st;
+        if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+            fprintf(stderr, "idle_task_memory: iteration %u failed\n", i);
+            return 1;
+        }
     }
-    ar_rt_free(rt);
-    BENCH_CHECK(ar_notify_destroy(&gate));
     return 0;
 }
