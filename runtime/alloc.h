@@ -10,7 +10,15 @@
 #ifndef AR_RUNTIME_ALLOC_H
 #define AR_RUNTIME_ALLOC_H
 
+#include <stdbool.h>
 #include <stddef.h>
+
+/*
+ * Fault injection (tests): make the nth ar__alloc/ar__calloc/ar__realloc
+ * call from now fail (n = 1: the next one); 0 turns it off.  Process-wide.
+ * Costs one relaxed load per allocation when off.
+ */
+void ar__alloc_fail_nth(long n);
 
 void *ar__alloc(size_t size);
 void *ar__calloc(size_t size);
