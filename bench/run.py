@@ -1,0 +1,791 @@
+#!/usr/bin/env python3
+"""The one benchmark runner of libasyncrt (workloads: shared BENCH.md).
+
+    python3 bench/run.py [--no-peers] [--quick] [--iters K] [--reps R] [workload ...]
+
+1. Builds what it needs that is missing or stale: the Tokio and Go peers (installing
+   their Debian toolchains with apt when absent) and the tcp_echo load generator.
+   A peer that cannot be installed or built is reported as missing, with the reason,
+   and the run carries on. libasyncrt's own programs are expected in
+   <build-dir>/bench/bench_<workload> (the meson build is not this script's business);
+   one that does not exist is reported as missing.
+2. Runs every selected workload for every implementation, interleaved: each repetition
+   runs every (workload, impl) once, with the order of the implementations rotated, so
+   that drift of this noisy 2-core machine hits all of them alike.
+3. Writes bench/results/<timestamp>/{report.md,report.csv,plot.png} (plus the raw output
+   of every run under logs/) and copies that folder to bench/results/latest/.
+
+Exit status: 0 iff every libasyncrt workload that exists ran (every repetition produced
+its figures). Python standard library only.
+"""
+
+import argparse
+import csv
+import datetime
+import glob
+import math
+import os
+import platform
+import re
+import shlex
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+TOKIO_DIR = BENCH / "peers" / "tokio"
+TOKIO_BIN = TOKIO_DIR / "target" / "release" / "peer-tokio"
+GO_DIR = BENCH / "peers" / "go"
+GO_BIN = GO_DIR / "peer-go"
+LOADGEN_SRC = BENCH / "loadgen" / "loadgen.c"
+LOADGEN_BIN = BENCH / "loadgen" / "loadgen"
+RESULTS = BENCH / "results"
+
+IMPLS = ["asyncrt", "tokio", "go"]
+MICRO = ["spawn_many", "yield_many", "ping_pong", "chained_spawn"]
+# Workloads whose single iteration is expensive (a million tasks, or seconds of load):
+# they run fewer repetitions, and memory ones have one iteration per process.
+HEAVY = ["idle_task_memory", "timers", "tcp_echo"]
+WORKLOADS = MICRO + HEAVY
+TCP_DEPTHS = [1, 16]  # requests in flight per connection (BENCH.md)
+
+
+# The figures (the `workload=` names of the result lines) each workload produces, in
+# report order, with their unit and whether a higher value is better.
+def metrics_of(workload):
+    if workload == "timers":
+        return [("timers", "ns/timer", False), ("timers_memory", "B/timer", False)]
+    if workload == "tcp_echo":
+        out = []
+        for d in TCP_DEPTHS:
+            name = f"tcp_echo_d{d}"
+            out += [(name, "req/s", True), (name + "_p50", "us", False),
+                    (name + "_p99", "us", False), (name + "_cpu", "us/req", False)]
+        return out
+    unit = {"spawn_many": "ns/task", "yield_many": "ns/yield", "ping_pong": "ns/roundtrip",
+            "chained_spawn": "ns/spawn", "idle_task_memory": "B/task"}[workload]
+    return [(workload, unit, False)]
+
+
+LINE_RE = re.compile(r"^workload=(\S+) impl=(\S+) threads=(\d+) value=(\S+) unit=(\S+)\s*$")
+COLORS = {"asyncrt": "#1f77b4", "tokio": "#d62728", "go": "#2ca02c"}
+
+
+def log(msg):
+    """Progress goes to stderr so that stdout stays free for a caller."""
+    print(msg, file=sys.stderr, flush=True)
+
+
+def rel(path):
+    """Paths in the report are relative to the repository root, as one types them there."""
+    try:
+        return str(Path(path).relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def tail(text, lines=6):
+    text = (text or "").strip().splitlines()
+    return " / ".join(line.strip() for line in text[-lines:]) or "(no output)"
+
+
+# ---------------------------------------------------------------------------------------
+# Toolchains and builds
+# ---------------------------------------------------------------------------------------
+
+class Builder:
+    """Installs Debian packages on demand and builds the peers and the load generator.
+
+    Every step returns None on success or a one-line reason, which the report shows in
+    place of the figures the missing piece would have produced.
+    """
+
+    def __init__(self, logdir):
+        self.logdir = logdir
+        self.apt_updated = False
+        self.versions = {}  # tool -> version line, for the report
+
+    def sh(self, argv, cwd=ROOT, env=None, name=None, timeout=1800):
+        """Runs a build step, keeping its whole output in logs/build-<name>.log."""
+        try:
+            proc = subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True, timeout=timeout)
+            out, rc = proc.stdout, proc.returncode
+        except FileNotFoundError as e:
+            out, rc = str(e), 127
+        except subprocess.TimeoutExpired as e:
+            out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else e.stdout
+            out, rc = f"{out or ''}\ntimed out after {timeout} s", 124
+        if name:
+            with open(self.logdir / f"build-{name}.log", "a") as f:
+                f.write(f"$ {shlex.join(map(str, argv))}\n{out}\n[exit {rc}]\n")
+        return rc, out
+
+    def apt_install(self, packages):
+        """apt-get install; on failure, `apt-get update` (once per run) and one retry."""
+        if shutil.which("apt-get") is None:
+            return "apt-get not available to install " + " ".join(packages)
+        if os.geteuid() != 0:
+            return "not root: cannot apt-get install " + " ".join(packages)
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        argv = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages]
+        log(f"  apt-get install {' '.join(packages)}")
+        rc, out = self.sh(argv, env=env, name="apt")
+        if rc != 0 and not self.apt_updated:
+            self.apt_updated = True
+            self.sh(["apt-get", "update", "-q"], env=env, name="apt")
+            rc, out = self.sh(argv, env=env, name="apt")
+        return None if rc == 0 else f"apt-get install {' '.join(packages)} failed: {tail(out, 2)}"
+
+    def find_tool(self, name, candidates, package):
+        """First working tool among PATH and known locations, installing `package` if none."""
+        def usable():
+            for c in [shutil.which(name), *candidates]:
+                if c and os.access(c, os.X_OK):
+                    rc, out = self.sh([c, "version" if name == "go" else "--version"])
+                    if rc == 0:
+                        self.versions[name] = out.strip().splitlines()[0]
+                        return c
+            return None
+        tool = usable()
+        if tool:
+            return tool, None
+        why = self.apt_install([package])
+        tool = usable()
+        return tool, (None if tool else (why or f"{name} still not found after installing {package}"))
+
+    def build_tokio(self):
+        # rustup's cargo where it exists (it is here); Debian's `cargo` package on a fresh
+        # machine. Both build tokio 1.24 from Debian's crates (see .cargo/config.toml).
+        cargo, why = self.find_tool("cargo", [str(Path.home() / ".cargo/bin/cargo"),
+                                              "/root/.cargo/bin/cargo", "/usr/bin/cargo"], "cargo")
+        if why:
+            return why
+        registry = "/usr/share/cargo/registry"
+        if not glob.glob(f"{registry}/tokio-1.24*") or not glob.glob(f"{registry}/libc-0.2*"):
+            why = self.apt_install(["librust-tokio-dev", "librust-libc-dev"])
+            if why:
+                return why
+        tokio = sorted(glob.glob(f"{registry}/tokio-1.24*"))
+        self.versions["tokio"] = Path(tokio[-1]).name if tokio else "?"
+        rustc = Path(cargo).with_name("rustc")
+        rc, out = self.sh([str(rustc) if rustc.exists() else "rustc", "--version"])
+        if rc == 0:
+            self.versions["rustc"] = out.strip()
+        # Cargo.lock is not kept: the directory source holds one version of each crate, so
+        # resolution is fixed anyway, and a lock written by rustup's cargo (format 4) is
+        # one that Debian's cargo cannot read.
+        (TOKIO_DIR / "Cargo.lock").unlink(missing_ok=True)
+        # cargo rebuilds only what changed, so running it every time keeps the binary current.
+        rc, out = self.sh([cargo, "build", "--release", "--offline"], cwd=TOKIO_DIR, name="tokio")
+        if rc != 0 or not TOKIO_BIN.exists():
+            return f"cargo build failed (logs/build-tokio.log): {tail(out, 3)}"
+        return None
+
+    def go_env(self):
+        env = dict(os.environ)
+        # Never reach for a network: no module proxy, no toolchain download (Go >= 1.21).
+        env.update(GOPROXY="off", GOTOOLCHAIN="local", GOFLAGS="", GO111MODULE="on")
+        if "HOME" not in env and "GOCACHE" not in env:
+            env["GOCACHE"] = "/tmp/asyncrt-bench-gocache"
+        return env
+
+    def build_go(self):
+        go, why = self.find_tool("go", ["/usr/lib/go/bin/go", "/usr/lib/go-1.19/bin/go"],
+                                 "golang-go")
+        if why:
+            return why
+        rc, out = self.sh([go, "build", "-o", str(GO_BIN), "."], cwd=GO_DIR, env=self.go_env(),
+                          name="go")
+        if rc != 0 or not GO_BIN.exists():
+            return f"go build failed (logs/build-go.log): {tail(out, 3)}"
+        return None
+
+    def build_loadgen(self):
+        cc, why = self.find_tool("cc", ["/usr/bin/gcc"], "gcc")
+        if why:
+            return why
+        if not Path("/usr/include/liburing.h").exists():
+            why = self.apt_install(["liburing-dev"])
+            if why:
+                return why
+        rc, out = self.sh(["dpkg-query", "-W", "-f", "${Version}", "liburing-dev"])
+        self.versions["liburing"] = out.strip() if rc == 0 else "?"
+        if LOADGEN_BIN.exists() and LOADGEN_BIN.stat().st_mtime >= LOADGEN_SRC.stat().st_mtime:
+            return None
+        rc, out = self.sh([cc, "-O2", "-Wall", "-Wextra", "-o", str(LOADGEN_BIN),
+                           str(LOADGEN_SRC), "-luring"], name="loadgen")
+        if rc != 0:
+            return f"cc failed (logs/build-loadgen.log): {tail(out, 3)}"
+        return None
+
+    def find_gnuplot(self):
+        return self.find_tool("gnuplot", ["/usr/bin/gnuplot"], "gnuplot-nox")
+
+
+# ---------------------------------------------------------------------------------------
+# Implementations and single runs
+# ---------------------------------------------------------------------------------------
+
+class Impl:
+    """One implementation: how to invoke it for a workload, or why it cannot run."""
+
+    def __init__(self, name, build_dir=None, binary=None, missing=None):
+        self.name = name
+        self.build_dir = build_dir
+        self.binary = binary
+        self.missing = missing  # reason the whole implementation is unavailable
+
+    def argv(self, workload):
+        """(argv prefix, None) or (None, reason). Options are appended by the caller."""
+        if self.missing:
+            return None, self.missing
+        if self.name == "asyncrt":
+            # One program per workload: build/bench/bench_<workload> --threads N ...
+            prog = self.build_dir / "bench" / f"bench_{workload}"
+            if not (prog.is_file() and os.access(prog, os.X_OK)):
+                return None, f"{rel(prog)} not built"
+            return [str(prog)], None
+        # The peers are one program each that takes the workload as first argument.
+        return [str(self.binary), workload], None
+
+
+def run_proc(argv, timeout, env=None):
+    """Runs one benchmark process in its own session, killing the whole group on timeout.
+
+    Returns (exit code or None on timeout, stdout, stderr, seconds).
+    """
+    start = time.monotonic()
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+        rc = proc.returncode
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        rc = None
+    return rc, out, err, time.monotonic() - start
+
+
+def parse_lines(out, impl, expected):
+    """The result lines of one run: ({metric: [values]}, {metric: unit}, problem or None)."""
+    values, units, problem = {}, {}, None
+    for line in out.splitlines():
+        m = LINE_RE.match(line.strip())
+        if not m:
+            continue
+        metric, who, _threads, value, unit = m.groups()
+        if who != impl:
+            problem = f"printed impl={who}, expected impl={impl}"
+            continue
+        try:
+            v = float(value)
+        except ValueError:
+            v = math.nan
+        if not math.isfinite(v):
+            problem = f"non-numeric value {value!r} for {metric}"
+            continue
+        values.setdefault(metric, []).append(v)
+        units[metric] = unit
+    missing = [m for m in expected if m not in values]
+    if missing and not problem:
+        problem = "no result line for " + ", ".join(missing)
+    return values, units, problem
+
+
+def free_port():
+    """A port the kernel just handed out: free now, and unlikely to be taken again soon."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_listening(proc, port, deadline_s=15.0):
+    """Waits until the server accepts on 127.0.0.1:port; None or the reason it did not."""
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            return f"server exited with status {proc.returncode} before listening"
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return None
+        except OSError:
+            time.sleep(0.05)
+    return f"server not listening on port {port} after {deadline_s:.0f} s"
+
+
+def stop_server(proc):
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=3)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+
+
+# ---------------------------------------------------------------------------------------
+# The run
+# ---------------------------------------------------------------------------------------
+
+class Runner:
+    def __init__(self, args, impls, loadgen_missing, outdir):
+        self.args = args
+        self.impls = impls
+        self.loadgen_missing = loadgen_missing
+        self.outdir = outdir
+        self.values = {}       # (metric, impl) -> [values]
+        self.units = {}        # metric -> unit
+        self.failures = {}     # (workload, impl) -> [reasons]
+        self.missing = {}      # (workload, impl) -> reason it never ran
+        self.commands = {}     # (workload, impl) -> reproduction command (text)
+        self.attempts = {}     # (workload, impl) -> runs attempted
+        cpus = sorted(os.sched_getaffinity(0))
+        # BENCH.md: on 2 cores the fairest tcp_echo layout is server on CPU 0 and load
+        # generator on CPU 1. With a single CPU there is nothing to pin.
+        self.pin = (cpus[0], cpus[1]) if len(cpus) >= 2 and shutil.which("taskset") else None
+
+    def iters_for(self, workload):
+        if workload in ("idle_task_memory", "timers"):
+            # One million tasks per iteration; growth is measured once per process.
+            return 1
+        return self.args.iters
+
+    def log_run(self, tag, argv, rc, out, err, secs):
+        with open(self.outdir / "logs" / f"{tag}.log", "a") as f:
+            f.write(f"$ {shlex.join(argv)}\n[exit {rc}, {secs:.2f} s]\n--- stdout\n{out}"
+                    f"--- stderr\n{err}\n")
+
+    def record(self, workload, impl, values, units, problem):
+        """Keeps the figures of a run that succeeded; a failed run contributes none (its
+        output stays in logs/), so a crash or a hang cannot bias a median."""
+        if problem:
+            self.failures.setdefault((workload, impl), []).append(problem)
+            return
+        for metric, vs in values.items():
+            self.values.setdefault((metric, impl), []).extend(vs)
+            self.units[metric] = units[metric]
+
+    def run_micro(self, workload, impl, prefix, tag):
+        opts = ["--threads", str(self.args.threads), "--iters", str(self.iters_for(workload))]
+        argv = prefix + opts
+        self.commands[(workload, impl.name)] = shlex.join([rel(argv[0]), *argv[1:]])
+        rc, out, err, secs = run_proc(argv, self.args.timeout)
+        self.log_run(tag, argv, rc, out, err, secs)
+        expected = [m for m, _, _ in metrics_of(workload)]
+        values, units, problem = parse_lines(out, impl.name, expected)
+        if rc is None:
+            problem = f"timed out after {self.args.timeout} s"
+        elif rc != 0:
+            problem = f"exit status {rc}: {tail(err, 2)}"
+        self.record(workload, impl.name, values, units, problem)
+        return secs, values, problem
+
+    def run_tcp_echo(self, impl, prefix, tag):
+        """One server per depth, pinned apart from the load generator; see BENCH.md."""
+        total, all_values, problems = 0.0, {}, []
+        threads = self.args.tcp_threads
+        server_pin = ["taskset", "-c", str(self.pin[0])] if self.pin else []
+        loadgen_pin = ["taskset", "-c", str(self.pin[1])] if self.pin else []
+        for depth in TCP_DEPTHS:
+            name = f"tcp_echo_d{depth}"
+            proc, port, why = None, None, None
+            server_log = self.outdir / "logs" / f"{tag}-d{depth}-server.log"
+            for _attempt in range(3):  # a port can be taken between probe and bind: retry
+                port = free_port()
+                argv = server_pin + prefix + ["--threads", str(threads), "--port", str(port)]
+                with open(server_log, "a") as slog:
+                    slog.write(f"$ {shlex.join(argv)}\n")
+                    slog.flush()
+                    proc = subprocess.Popen(argv, cwd=ROOT, stdout=slog, stderr=slog,
+                                            start_new_session=True)
+                why = wait_listening(proc, port)
+                if why is None:
+                    break
+                stop_server(proc)
+                why = f"port {port}: {why} ({tail(server_log.read_text(), 1)})"
+            if why:
+                problems.append(why)
+                continue
+            def loadgen_args(port, pid):
+                return ["--port", str(port), "--server-pid", str(pid), "--impl", impl.name,
+                        "--threads", str(threads), "--conns", str(self.args.conns),
+                        "--depth", str(depth), "--size", "64",
+                        "--duration", str(self.args.duration),
+                        "--warmup", str(self.args.warmup), "--workload", name]
+            lg = loadgen_pin + [str(LOADGEN_BIN)] + loadgen_args(port, proc.pid)
+            # The reproduction recipe: a shell snippet with the port left to the reader.
+            server_cmd = [*server_pin, rel(prefix[0]), *prefix[1:], "--threads", str(threads),
+                          "--port", "$PORT"]
+            recipe = ("PORT=23456\n" + " ".join(server_cmd) + " &\n"
+                      + " ".join([*loadgen_pin, rel(LOADGEN_BIN), *loadgen_args("$PORT", "$!")])
+                      + "\nkill $!")
+            recipes = self.commands.setdefault(("tcp_echo", impl.name), [])
+            if recipe not in recipes:
+                recipes.append(recipe)
+            try:
+                rc, out, err, secs = run_proc(lg, self.args.timeout)
+            finally:
+                stop_server(proc)
+            total += secs
+            self.log_run(f"{tag}-d{depth}", lg, rc, out, err, secs)
+            expected = [m for m, _, _ in metrics_of("tcp_echo")
+                        if m == name or m.startswith(name + "_")]
+            values, units, problem = parse_lines(out, impl.name, expected)
+            if rc is None:
+                problem = f"load generator timed out after {self.args.timeout} s"
+            elif rc != 0:
+                problem = f"load generator exit status {rc}: {tail(err, 2)}"
+            if problem:
+                problems.append(f"depth {depth}: {problem}")
+            else:  # figures of one depth stand on their own even if the other failed
+                self.record("tcp_echo", impl.name, values, units, None)
+            for k, v in values.items():
+                all_values.setdefault(k, []).extend(v)
+        problem = "; ".join(problems) or None
+        if problem:
+            self.failures.setdefault(("tcp_echo", impl.name), []).append(problem)
+        return total, all_values, problem
+
+    def run(self, workloads):
+        reps = self.args.reps
+        plan = []
+        for rep in range(reps):
+            # Rotating the order puts each implementation first, middle and last in turn.
+            order = self.impls[rep % len(self.impls):] + self.impls[:rep % len(self.impls)]
+            for w in workloads:
+                if w in HEAVY and rep >= self.args.heavy_reps:
+                    continue
+                for impl in order:
+                    plan.append((rep, w, impl))
+        runnable = []
+        for rep, w, impl in plan:
+            prefix, why = impl.argv(w)
+            if why is None and w == "tcp_echo" and self.loadgen_missing:
+                why = "load generator unavailable: " + self.loadgen_missing
+            if why:
+                self.missing[(w, impl.name)] = why
+            else:
+                runnable.append((rep, w, impl, prefix))
+        for (w, name), why in sorted(self.missing.items()):
+            log(f"missing: {w} / {name}: {why}")
+        n = len(runnable)
+        for i, (rep, w, impl, prefix) in enumerate(runnable, 1):
+            tag = f"{w}-{impl.name}-rep{rep + 1}"
+            self.attempts[(w, impl.name)] = self.attempts.get((w, impl.name), 0) + 1
+            log(f"[{i}/{n}] rep {rep + 1} {w} / {impl.name} ...")
+            if w == "tcp_echo":
+                secs, values, problem = self.run_tcp_echo(impl, prefix, tag)
+            else:
+                secs, values, problem = self.run_micro(w, impl, prefix, tag)
+            shown = ", ".join(f"{m} {statistics.median(v):.4g} {self.units.get(m, '')}"
+                              for m, v in values.items() if not m.endswith(("_p50", "_cpu")))
+            status = f"FAILED: {problem}" if problem else "ok"
+            log(f"[{i}/{n}]   {status}  {shown}  ({secs:.1f} s)")
+
+
+# ---------------------------------------------------------------------------------------
+# Report
+# ---------------------------------------------------------------------------------------
+
+def machine_info():
+    model = "?"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = "?"
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemTotal"):
+                mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    except OSError:
+        pass
+    osname = platform.system()
+    try:
+        for line in open("/etc/os-release"):
+            if line.startswith("PRETTY_NAME="):
+                osname = line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return {"cpu": model, "cores": os.cpu_count(), "kernel": platform.release(), "os": osname,
+            "memory": mem}
+
+
+def fmt(v):
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "—"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    if abs(v) >= 100:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def summarize(runner, workloads, impl_names):
+    """Rows (workload, metric, unit, higher_better, impl, stats-or-None, ratio, note)."""
+    rows = []
+    for w in workloads:
+        for metric, unit, higher in metrics_of(w):
+            base = runner.values.get((metric, "asyncrt"))
+            base_med = statistics.median(base) if base else None
+            for name in impl_names:
+                vs = runner.values.get((metric, name))
+                notes = []
+                if (w, name) in runner.missing:
+                    notes.append("missing: " + runner.missing[(w, name)])
+                fails = runner.failures.get((w, name), [])
+                if fails:
+                    notes.append(f"{len(fails)} of {runner.attempts.get((w, name), 0)} runs "
+                                 f"failed: {fails[0]}")
+                stats = None
+                if vs:
+                    med = statistics.median(vs)
+                    stats = (med, min(vs), max(vs), len(vs))
+                ratio = stats[0] / base_med if stats and base_med else None
+                rows.append((w, metric, runner.units.get(metric, unit), higher, name, stats,
+                             ratio, "; ".join(notes)))
+    return rows
+
+
+def write_csv(path, rows):
+    with open(path, "w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["workload", "metric", "impl", "unit", "median", "min", "max", "n",
+                      "ratio_to_asyncrt", "higher_is_better", "note"])
+        for w, metric, unit, higher, name, stats, ratio, note in rows:
+            med, lo, hi, n = stats if stats else ("", "", "", 0)
+            out.writerow([w, metric, name, unit, med, lo, hi, n,
+                          f"{ratio:.4f}" if ratio else "", int(higher), note])
+
+
+def write_markdown(path, runner, rows, workloads, info, versions, argv, plot_note):
+    args = runner.args
+    lines = [
+        "# libasyncrt benchmark report", "",
+        f"- Date: {info['date']}",
+        f"- Machine: {info['cpu']}, {info['cores']} cores, {info['memory']}; "
+        f"{info['os']}, Linux {info['kernel']}",
+        "- Toolchains: " + "; ".join(f"{k}: {v}" for k, v in sorted(versions.items())),
+        f"- Command: `{shlex.join(['python3', 'bench/run.py', *argv])}`",
+        f"- Method: {args.reps} repetitions per (workload, impl) ({args.heavy_reps} for "
+        f"{', '.join(HEAVY)}), implementations interleaved round-robin with their order rotated "
+        f"every repetition; {args.iters} measured iterations per process for the scheduler "
+        f"workloads after 5 silent warm-up ones, 1 per process for idle_task_memory and timers; "
+        f"{args.threads} worker threads. tcp_echo: server with {args.tcp_threads} worker "
+        f"thread(s) pinned to CPU 0 and load generator to CPU 1, {args.conns} connections, "
+        f"64 B requests, {args.warmup} s warm-up then {args.duration} s measured, a fresh server "
+        "per depth.",
+        "- Ratio = impl ÷ asyncrt median; for req/s higher is better, for everything else lower.",
+        "", f"![plot](plot.png)" if not plot_note else f"Plot: {plot_note}", "",
+    ]
+    by_workload = {}
+    for row in rows:
+        by_workload.setdefault(row[0], []).append(row)
+    for w in workloads:
+        lines += [f"## {w}", ""]
+        metrics = [m for m, _, _ in metrics_of(w)]
+        for metric in metrics:
+            mrows = [r for r in by_workload.get(w, []) if r[1] == metric]
+            unit, higher = mrows[0][2], mrows[0][3]
+            lines += [f"### {metric} ({unit}, {'higher' if higher else 'lower'} is better)", "",
+                      "| impl | median | min – max | ratio to asyncrt | n | note |",
+                      "|---|---:|---:|---:|---:|---|"]
+            for _, _, _, _, name, stats, ratio, note in mrows:
+                if stats:
+                    med, lo, hi, n = stats
+                    lines.append(f"| {name} | {fmt(med)} | {fmt(lo)} – {fmt(hi)} | "
+                                 f"{f'{ratio:.2f}×' if ratio else '—'} | {n} | {note} |")
+                else:
+                    lines.append(f"| {name} | — | — | — | 0 | {note or 'no result'} |")
+            lines.append("")
+        cmds = [(name, runner.commands[(w, name)]) for name in IMPLS
+                if (w, name) in runner.commands]
+        if cmds:
+            reps = args.heavy_reps if w in HEAVY else args.reps
+            lines += [f"To reproduce (from the repository root; each was run {reps} time(s), "
+                      "interleaved):", "", "```sh"]
+            for name, cmd in cmds:
+                if isinstance(cmd, list):
+                    lines += [f"# {name}"] + cmd
+                else:
+                    lines.append(cmd)
+            lines += ["```", ""]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def write_plot(outdir, rows, impl_names, gnuplot):
+    """One panel per figure: bars of the medians with min–max whiskers, per impl.
+
+    Absolute values rather than ratios, so that a panel still says something when
+    libasyncrt's figure is missing; the ratios are in the report's tables.
+    """
+    metrics = []
+    for row in rows:
+        if row[1] not in [m[0] for m in metrics]:
+            metrics.append((row[1], row[2], row[3]))
+    panels = [m for m in metrics if any(r[5] for r in rows if r[1] == m[0])]
+    if not panels:
+        return "no figures to plot"
+    data, script = [], []
+    cols = min(4, len(panels))
+    nrows = math.ceil(len(panels) / cols)
+    script += [
+        f"set terminal pngcairo noenhanced size {cols * 380},{nrows * 300} font ',9'",
+        "set output 'plot.png'",
+        f"set multiplot layout {nrows},{cols} title 'libasyncrt vs peers (median, min–max)'",
+        "set style fill solid 0.85 border -1", "set boxwidth 0.6",
+        f"set xrange [-0.6:{len(impl_names) - 0.4}]", "unset key", "set grid ytics",
+        "set xtics (" + ", ".join(f"'{n}' {i}" for i, n in enumerate(impl_names)) + ")",
+    ]
+    for idx, (metric, unit, higher) in enumerate(panels):
+        block = []
+        for i, name in enumerate(impl_names):
+            stats = next((r[5] for r in rows if r[1] == metric and r[4] == name), None)
+            if stats:
+                color = int(COLORS.get(name, "#777777")[1:], 16)
+                block.append(f"{i} {stats[0]:.6g} {stats[1]:.6g} {stats[2]:.6g} {color}")
+        data.append("\n".join(block))
+        missing = [i for i, n in enumerate(impl_names)
+                   if not any(r[5] for r in rows if r[1] == metric and r[4] == n)]
+        script.append("unset label")
+        for i in missing:
+            script.append(f"set label 'missing' at {i},graph 0.08 center textcolor rgb '#888888'")
+        # Noisy outliers would squash the bars: the axis stops at twice the largest
+        # median and longer whiskers are clipped (the tables have the exact min–max).
+        stats_here = [r[5] for r in rows if r[1] == metric and r[5]]
+        top = min(max(s[2] for s in stats_here), 2 * max(s[0] for s in stats_here))
+        script.append(f"set yrange [0:{(top or 1) * 1.05:.6g}]")
+        better = "higher" if higher else "lower"
+        script.append(f"set title '{metric} ({unit}, {better} is better)'")
+        script.append(f"plot 'plot.dat' index {idx} using 1:2:5 with boxes lc rgb variable, "
+                      f"'' index {idx} using 1:3:(0):($4-$3) with vectors heads size screen 0.006,90 "
+                      "lc rgb 'black'")
+    script.append("unset multiplot")
+    (outdir / "plot.dat").write_text("\n\n\n".join(data) + "\n")
+    (outdir / "plot.gp").write_text("\n".join(script) + "\n")
+    proc = subprocess.run([gnuplot, "plot.gp"], cwd=outdir, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True)
+    if proc.returncode != 0 or not (outdir / "plot.png").exists():
+        return f"gnuplot failed: {tail(proc.stdout, 2)}"
+    return None
+
+
+# ---------------------------------------------------------------------------------------
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("workloads", nargs="*", metavar="workload",
+                   help=f"workloads to run (default: all): {', '.join(WORKLOADS)}")
+    p.add_argument("--no-peers", action="store_true", help="run libasyncrt only")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke test: 1 repetition, 5 iterations, 2 s of tcp_echo load")
+    p.add_argument("--iters", type=int, help="measured iterations per process (default 10)")
+    p.add_argument("--reps", type=int, help="repetitions per (workload, impl) (default 5)")
+    p.add_argument("--heavy-reps", type=int,
+                   help=f"repetitions of {', '.join(HEAVY)} (default 3, at most --reps)")
+    p.add_argument("--threads", type=int, default=2, help="worker threads (default 2)")
+    p.add_argument("--tcp-threads", type=int, default=1,
+                   help="tcp_echo server worker threads; it is pinned to one CPU (default 1)")
+    p.add_argument("--conns", type=int, default=64, help="tcp_echo connections (default 64)")
+    p.add_argument("--duration", type=float, help="tcp_echo measured seconds (default 5)")
+    p.add_argument("--warmup", type=float, help="tcp_echo warm-up seconds (default 1)")
+    p.add_argument("--timeout", type=int, default=300, help="seconds per run (default 300)")
+    p.add_argument("--build-dir", default=str(ROOT / "build"),
+                   help="meson build folder holding bench/bench_<workload> (default build/)")
+    args = p.parse_args(argv)
+    for w in args.workloads:
+        if w not in WORKLOADS:
+            p.error(f"unknown workload {w!r}; known: {', '.join(WORKLOADS)}")
+    q = args.quick
+    args.iters = args.iters or (5 if q else 10)
+    args.reps = args.reps or (1 if q else 5)
+    args.heavy_reps = min(args.heavy_reps or (1 if q else 3), args.reps)
+    args.duration = args.duration or (2.0 if q else 5.0)
+    args.warmup = args.warmup if args.warmup is not None else 1.0
+    if min(args.iters, args.reps, args.heavy_reps, args.threads, args.tcp_threads,
+           args.conns) < 1:
+        p.error("counts must be at least 1")
+    return args
+
+
+def main(argv):
+    args = parse_args(argv)
+    workloads = [w for w in WORKLOADS if not args.workloads or w in args.workloads]
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    outdir = RESULTS / stamp
+    (outdir / "logs").mkdir(parents=True, exist_ok=True)
+    log(f"results: {rel(outdir)}")
+
+    builder = Builder(outdir / "logs")
+    impls = [Impl("asyncrt", build_dir=Path(args.build_dir).resolve())]
+    if not args.no_peers:
+        for name, build, binary in (("tokio", builder.build_tokio, TOKIO_BIN),
+                                    ("go", builder.build_go, GO_BIN)):
+            log(f"building {name} peer ...")
+            why = build()
+            if why:
+                log(f"  {name} peer missing: {why}")
+            impls.append(Impl(name, binary=binary, missing=why))
+    loadgen_missing = None
+    if "tcp_echo" in workloads:
+        log("building load generator ...")
+        loadgen_missing = builder.build_loadgen()
+        if loadgen_missing:
+            log(f"  load generator missing: {loadgen_missing}")
+
+    runner = Runner(args, impls, loadgen_missing, outdir)
+    started = time.monotonic()
+    runner.run(workloads)
+    log(f"runs done in {time.monotonic() - started:.0f} s")
+
+    impl_names = [i.name for i in impls]
+    rows = summarize(runner, workloads, impl_names)
+    gnuplot, why = builder.find_gnuplot()
+    plot_note = why or write_plot(outdir, rows, impl_names, gnuplot)
+    if plot_note:
+        log(f"plot not made: {plot_note}")
+    info = machine_info()
+    info["date"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    versions = {k: v for k, v in builder.versions.items() if k != "gnuplot"}
+    write_markdown(outdir / "report.md", runner, rows, workloads, info, versions, argv, plot_note)
+    write_csv(outdir / "report.csv", rows)
+    latest = RESULTS / "latest"
+    if latest.is_symlink() or latest.is_file():
+        latest.unlink()
+    elif latest.exists():
+        shutil.rmtree(latest)
+    shutil.copytree(outdir, latest)
+    log(f"report: {rel(outdir / 'report.md')} (copied to {rel(latest)})")
+
+    # Exit 0 iff every libasyncrt workload that exists ran every repetition.
+    bad = {w for (w, name) in runner.failures if name == "asyncrt"}
+    # A program that exists but could not be run (no load generator) did not run either.
+    bad |= {w for (w, name), why in runner.missing.items()
+            if name == "asyncrt" and why.startswith("load generator")}
+    bad = sorted(bad)
+    if not any(name == "asyncrt" for (_, name) in runner.attempts):
+        log("note: no libasyncrt program for the selected workloads in "
+            f"{rel(Path(args.build_dir).resolve() / 'bench')}")
+    if bad:
+        log("libasyncrt workloads that failed: " + ", ".join(bad))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
