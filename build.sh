@@ -50,21 +50,34 @@ setup() {
 
 total_ok=0
 total_fail=0
-# run_tests DIR [meson test args...]: run, keep going, add up the summary.
+# run_tests DIR [meson test args...]: run, keep going, add up the results.
+# Counts are Criterion's own (each Test), read from the "Synthesis" lines in
+# meson's test log, plus the non-Criterion tests meson ran.
 run_tests() {
     local dir=$1; shift
     local out rc=0
     out=$(meson test -C "$dir" --print-errorlogs "$@" 2>&1) || rc=$?
     printf '%s\n' "$out" | grep -Ev '^\s*$' | tail -n 40
-    local ok fail to
-    ok=$(printf '%s\n' "$out" | awk '/^Ok:/ {print $2}' | tail -1)
-    fail=$(printf '%s\n' "$out" | awk '/^Fail:/ {print $2}' | tail -1)
-    to=$(printf '%s\n' "$out" | awk '/^Timeout:/ {print $2}' | tail -1)
-    total_ok=$((total_ok + ${ok:-0}))
-    total_fail=$((total_fail + ${fail:-0} + ${to:-0}))
-    if [ $rc -ne 0 ] && [ "${fail:-0}" = 0 ] && [ "${to:-0}" = 0 ]; then
-        total_fail=$((total_fail + 1)) # meson itself failed
+    local m_ok m_fail m_to
+    m_ok=$(printf '%s\n' "$out" | awk '/^Ok:/ {print $2}' | tail -1)
+    m_fail=$(printf '%s\n' "$out" | awk '/^Fail:/ {print $2}' | tail -1)
+    m_to=$(printf '%s\n' "$out" | awk '/^Timeout:/ {print $2}' | tail -1)
+    local c_pass=0 c_fail=0 c_exes=0
+    if [ -f "$dir/meson-logs/testlog.txt" ]; then
+        read -r c_pass c_fail c_exes < <(awk -F'[:|]' '/Synthesis: Tested:/ {
+                p += $5; f += $7 + $9; n++ } END { print p+0, f+0, n+0 }' \
+            "$dir/meson-logs/testlog.txt")
     fi
+    local other_ok=$(( ${m_ok:-0} - c_exes ))
+    [ $other_ok -lt 0 ] && other_ok=0
+    local fails=$c_fail
+    if [ "$fails" -eq 0 ]; then
+        fails=$(( ${m_fail:-0} + ${m_to:-0} ))
+        [ $rc -ne 0 ] && [ "$fails" -eq 0 ] && fails=1 # meson itself failed
+    fi
+    total_ok=$((total_ok + c_pass + other_ok))
+    total_fail=$((total_fail + fails))
+    log "$dir: $((c_pass + other_ok)) passed, $fails failed"
 }
 
 # A user's program built against us two ways; each counts as one test.

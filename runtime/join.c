@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "remote.h"
 #include "rt.h"
 #include "task.h"
 #include "thread_waker.h"
@@ -134,8 +135,11 @@ int ar_join_abort(ar_join *h)
     if (rc)
         return rc;
     ar_task *t = h->task;
+    /* Like a remote wake (remote.h): the runtime may be shutting down. */
+    unsigned g = ar__remote_enter();
     if (ar__st_notify_and_cancel(&t->state) == AR__ACT_SUBMIT)
-        ar__schedule(t->shard->rt, t, false);
+        ar__schedule(t, false);
+    ar__remote_exit(g);
     return 0;
 }
 

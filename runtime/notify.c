@@ -88,6 +88,8 @@ static int grow(ar_notify *n)
 
 void ar_notify_one(ar_notify *n)
 {
+    if (!n)
+        return;
     ar_waker w = AR_WAKER_NONE;
     pthread_mutex_lock(&n->lock);
     for (; n->next != n->tail; n->next++) {
@@ -111,6 +113,8 @@ void ar_notify_all(ar_notify *n)
     /* Wake in batches so the lock is not held across wake-ups. */
     enum { BATCH = 64 };
     ar_waker batch[BATCH];
+    if (!n)
+        return;
     for (;;) {
         uint32_t k = 0;
         pthread_mutex_lock(&n->lock);
@@ -133,6 +137,8 @@ void ar_notify_all(ar_notify *n)
 
 uint32_t ar_notify_waiters(ar_notify *n)
 {
+    if (!n)
+        return 0;
     pthread_mutex_lock(&n->lock);
     uint32_t w = n->waiting;
     pthread_mutex_unlock(&n->lock);
@@ -141,6 +147,8 @@ uint32_t ar_notify_waiters(ar_notify *n)
 
 void ar_notified_init(ar_notified *w, ar_notify *n)
 {
+    if (!w)
+        return;
     w->n = n;
     w->ticket = 0;
     w->state = W_INIT;
@@ -151,6 +159,8 @@ ar_poll ar_notified_poll(ar_notified *w, ar_cx *cx)
     ar_notify *n = w->n;
     if (w->state == W_DONE || !n)
         return AR_READY;
+    if (!ar_coop_proceed(cx))
+        return AR_PENDING;
     ar_waker old = AR_WAKER_NONE;
     ar_poll ret = AR_PENDING;
     pthread_mutex_lock(&n->lock);
@@ -187,6 +197,8 @@ ar_poll ar_notified_poll(ar_notified *w, ar_cx *cx)
 
 void ar_notified_drop(ar_notified *w)
 {
+    if (!w)
+        return;
     ar_notify *n = w->n;
     if (!n || w->state != W_WAITING) {
         w->state = W_DONE;

@@ -106,11 +106,13 @@ ar_poll ar_oneshot_recv_poll(ar_oneshot_rx *rx, ar_cx *cx, void *out, int *res)
             *res = -EBADF;
         return AR_READY;
     }
+    /* Ready or not, a receive spends budget: a task that keeps finding
+     * values ready must still let others run. */
+    if (!ar_coop_proceed(cx))
+        return AR_PENDING;
     ar_oneshot *ch = rx->ch;
     uint32_t s = atomic_load_explicit(&ch->state, memory_order_acquire);
     if (!(s & COMPLETE)) {
-        if (!ar_coop_proceed(cx))
-            return AR_PENDING;
         if (s & RX_WAKER) {
             if (ar_waker_will_wake(ch->rx_waker, cx->waker))
                 return AR_PENDING;

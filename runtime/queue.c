@@ -107,6 +107,32 @@ struct ar_task *ar__queue_pop(ar__queue *q)
     return atomic_load_explicit(&q->buf[idx], memory_order_relaxed);
 }
 
+uint32_t ar__queue_pop_batch(ar__queue *q, struct ar_task **out, uint32_t max)
+{
+    uint64_t head = atomic_load_explicit(&q->head, memory_order_acquire);
+    uint32_t real, n;
+    for (;;) {
+        uint32_t steal = unpack_steal(head);
+        real = unpack_real(head);
+        uint32_t avail = atomic_load_explicit(&q->tail, memory_order_relaxed) - real;
+        n = avail - avail / 2;
+        if (n > max)
+            n = max;
+        if (n == 0)
+            return 0;
+        uint32_t next_real = real + n;
+        uint64_t next = steal == real ? pack(next_real, next_real) : pack(steal, next_real);
+        if (atomic_compare_exchange_weak_explicit(&q->head, &head, next, memory_order_acq_rel,
+                                                  memory_order_acquire))
+            break;
+    }
+    /* safety: the claimed slots are ours; only we (the owner) could
+     * overwrite them, and we do not push before copying them out. */
+    for (uint32_t i = 0; i < n; i++)
+        out[i] = atomic_load_explicit(&q->buf[(real + i) & AR__QUEUE_MASK], memory_order_relaxed);
+    return n;
+}
+
 /* Claim half of src and copy it to dst's slots from dst_tail on.  Returns the
  * number copied (dst's tail is not published yet). */
 static uint32_t steal_into2(ar__queue *src, ar__queue *dst, uint32_t dst_tail)

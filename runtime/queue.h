@@ -52,6 +52,11 @@ void ar__queue_push_back(ar__queue *q, struct ar_task *t, struct ar__inject *ove
 /* Owner: pop from the front, NULL when empty. */
 struct ar_task *ar__queue_pop(ar__queue *q);
 
+/* Owner: pop up to max entries from the front with one CAS, taking at most
+ * half (rounded up) of what is there so stealers keep the rest.  Returns
+ * how many were written to out, oldest first. */
+uint32_t ar__queue_pop_batch(ar__queue *q, struct ar_task **out, uint32_t max);
+
 /* Stealer (owner of dst): move half of src into dst and return one of the
  * stolen tasks to run now; NULL when there was nothing to take. */
 struct ar_task *ar__queue_steal_into(ar__queue *src, ar__queue *dst);

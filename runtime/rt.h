@@ -21,6 +21,10 @@
  * until the next task from the queue, so ping-ponging pairs cannot starve
  * the queue. */
 #define AR__MAX_LIFO_POLLS 3
+/* The owner takes up to this many entries of its queue per CAS into a
+ * private batch (a locked CAS costs more than the rest of a yield here).
+ * Small, because batched tasks cannot be stolen. */
+#define AR__POP_BATCH 8u
 
 typedef struct ar_worker {
     /* Owner-only fields (the worker's own thread). */
@@ -33,6 +37,8 @@ typedef struct ar_worker {
     bool yielded;          /* current task woke itself during its poll */
     ar_task *lifo;         /* LIFO slot: the last task woken by this worker */
     ar_task *current;      /* task being polled, for the self-wake fast path */
+    uint32_t batch_pos, batch_len; /* batch[pos..len) taken from the queue */
+    ar_task *batch[AR__POP_BATCH];
     pthread_t thread;
     bool thread_started;
     /* Shared with other threads. */
@@ -61,9 +67,19 @@ extern __thread ar_worker *ar__tls_worker __attribute__((tls_model("initial-exec
 /* The runtime of the ar_block_on running on this thread, or NULL. */
 extern __thread ar_rt *ar__tls_rt __attribute__((tls_model("initial-exec")));
 
+/* True when the shard (by address, without dereferencing it) belongs to rt. */
+static inline bool ar__rt_owns_shard(const ar_rt *rt, const ar__shard *sh)
+{
+    uintptr_t a = (uintptr_t)sh, lo = (uintptr_t)rt->workers;
+    return (a >= lo && a < lo + rt->workers_size) || sh == &rt->ext_shard;
+}
+
 /* Schedule a task (entry) woken or spawned: to the calling worker's LIFO
- * slot or queue when it belongs to rt, else to the injection queue. */
-void ar__schedule(ar_rt *rt, ar_task *entry, bool is_yield);
+ * slot or queue when the task belongs to that worker's runtime, else to the
+ * injection queue of the task's runtime.  Callers on threads that are not
+ * workers of that runtime bracket the wake with ar__remote_enter/exit
+ * (remote.h). */
+void ar__schedule(ar_task *entry, bool is_yield);
 
 /* Unpark one parked worker if nobody is searching. */
 void ar__notify_parked(ar_rt *rt);

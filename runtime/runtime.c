@@ -11,9 +11,10 @@
  *      future dropped (drop function, once) and completes as cancelled.
  *      Drop functions may wake other tasks; those are either complete
  *      already (nothing happens) or still registered (handled in this pass).
- *   4. Drain LIFO slots, local queues and the injection queue, releasing
- *      each entry; then close the injection queue so that a late wake from
- *      another thread releases its entry instead of queueing it.
+ *   4. Wait for wakes from plain threads that submitted a task before it
+ *      completed to finish queueing it (remote.h).  Drain LIFO slots,
+ *      batches, local queues and the injection queue, releasing each entry;
+ *      then close the injection queue (a push now releases its entry).
  * After that every task is complete and referenced only by join handles and
  * wakers held by user code, none of which touches the runtime again.
  */
@@ -22,6 +23,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "remote.h"
 #include "rt.h"
 #include "task.h"
 #include "thread_waker.h"
@@ -176,6 +178,8 @@ static void drain_entries(ar_rt *rt)
             w->lifo = NULL;
             ar__task_drop_entry(e);
         }
+        while (w->batch_pos < w->batch_len)
+            ar__task_drop_entry(w->batch[w->batch_pos++]);
         while ((e = ar__queue_pop(&w->queue)))
             ar__task_drop_entry(e);
     }
@@ -207,9 +211,11 @@ int ar_rt_shutdown(ar_rt *rt)
         while ((t = ar__shard_pop(shards[i])))
             ar__task_shutdown(t);
     }
+    /* Every task is complete: no wake can submit any more.  Let the wakes
+     * from plain threads that submitted before finish queueing. */
+    ar__remote_quiesce();
     drain_entries(rt);                                   /* step 4 */
     ar__inject_close(&rt->inject);
-    drain_entries(rt); /* entries pushed between the drain and the close */
     rt->shut_done = true;
     pthread_mutex_unlock(&rt->shutdown_mu);
     return 0;
@@ -253,7 +259,7 @@ int ar_spawn(ar_rt *rt, const ar_future_vt *vt, const void *fut, ar_join *join)
         return err;
     if (join)
         join->task = t;
-    ar__schedule(rt, ar__entry_running(t), false);
+    ar__schedule(ar__entry_running(t), false);
     return 0;
 }
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "remote.h"
 #include "rt.h"
 
 ar_task *ar__task_new(ar__shard *shard, const ar_future_vt *vt, const void *fut, bool joinable,
@@ -161,12 +162,12 @@ void ar__task_run(ar_task *e, ar_cx *cx)
     if (w && w->yielded) {
         /* Self-wake fast path: requeue keeping RUNNING. */
         w->yielded = false;
-        ar__schedule(t->shard->rt, ar__entry_running(t), true);
+        ar__schedule(ar__entry_running(t), true);
         return;
     }
     switch (ar__st_to_idle(&t->state)) {
     case AR__ACT_OK_NOTIFIED:
-        ar__schedule(t->shard->rt, t, true);
+        ar__schedule(t, true);
         break;
     case AR__ACT_DEALLOC:
         ar__task_dealloc(t);
@@ -179,6 +180,13 @@ void ar__task_run(ar_task *e, ar_cx *cx)
     }
 }
 
+/* Is the calling thread a worker of t's runtime?  (Only those may wake
+ * without the remote-wake bracket: shutdown joins them first.) */
+static inline bool on_own_worker(ar_worker *w, ar_task *t)
+{
+    return w && ar__rt_owns_shard(w->rt, t->shard);
+}
+
 void ar__task_wake_by_ref(ar_task *t)
 {
     ar_worker *w = ar__tls_worker;
@@ -187,8 +195,29 @@ void ar__task_wake_by_ref(ar_task *t)
         w->yielded = true;
         return;
     }
+    if (on_own_worker(w, t)) {
+        if (ar__st_notify_by_ref(&t->state) == AR__ACT_SUBMIT)
+            ar__schedule(t, false);
+        return;
+    }
+    unsigned g = ar__remote_enter();
     if (ar__st_notify_by_ref(&t->state) == AR__ACT_SUBMIT)
-        ar__schedule(t->shard->rt, t, false);
+        ar__schedule(t, false);
+    ar__remote_exit(g);
+}
+
+static void wake_by_val_slow(ar_task *t)
+{
+    switch (ar__st_notify_by_val(&t->state)) {
+    case AR__ACT_SUBMIT:
+        ar__schedule(t, false);
+        break;
+    case AR__ACT_DEALLOC:
+        ar__task_dealloc(t);
+        break;
+    default:
+        break;
+    }
 }
 
 void ar__task_wake_by_val(ar_task *t)
@@ -199,14 +228,11 @@ void ar__task_wake_by_val(ar_task *t)
         ar__task_ref_dec(t); /* never the last: we hold the running one */
         return;
     }
-    switch (ar__st_notify_by_val(&t->state)) {
-    case AR__ACT_SUBMIT:
-        ar__schedule(t->shard->rt, t, false);
-        break;
-    case AR__ACT_DEALLOC:
-        ar__task_dealloc(t);
-        break;
-    default:
-        break;
+    if (on_own_worker(w, t)) {
+        wake_by_val_slow(t);
+        return;
     }
+    unsigned g = ar__remote_enter();
+    wake_by_val_slow(t);
+    ar__remote_exit(g);
 }

@@ -77,13 +77,15 @@ static void schedule_remote(ar_rt *rt, ar_task *e)
         ar__notify_parked(rt);
 }
 
-void ar__schedule(ar_rt *rt, ar_task *e, bool is_yield)
+void ar__schedule(ar_task *e, bool is_yield)
 {
+    ar__shard *sh = ar__entry_task(e)->shard;
     ar_worker *w = ar__tls_worker;
-    if (!w || w->rt != rt) {
-        schedule_remote(rt, e);
+    if (!w || !ar__rt_owns_shard(w->rt, sh)) {
+        schedule_remote(sh->rt, e);
         return;
     }
+    ar_rt *rt = w->rt;
     bool should_notify;
     if (is_yield || !w->lifo_enabled) {
         ar__queue_push_back(&w->queue, e, &rt->inject);
@@ -105,13 +107,21 @@ static ar_task *next_task(ar_worker *w)
 {
     ar_rt *rt = w->rt;
     ar_task *t;
-    if (w->tick % AR__GLOBAL_QUEUE_INTERVAL == 0) {
-        if ((t = ar__inject_pop(&rt->inject)))
-            return t;
-        return ar__queue_pop(&w->queue);
-    }
-    if ((t = ar__queue_pop(&w->queue)))
+    /* The LIFO slot is normally drained by run_task; it is non-empty here
+     * only when the current-thread main future (polled outside run_task)
+     * spawned or woke a task. */
+    if ((t = w->lifo)) {
+        w->lifo = NULL;
         return t;
+    }
+    if (w->tick % AR__GLOBAL_QUEUE_INTERVAL == 0 && (t = ar__inject_pop(&rt->inject)))
+        return t;
+    if (w->batch_pos < w->batch_len)
+        return w->batch[w->batch_pos++];
+    w->batch_len = ar__queue_pop_batch(&w->queue, w->batch, AR__POP_BATCH);
+    w->batch_pos = 0;
+    if (w->batch_len)
+        return w->batch[w->batch_pos++];
     if (ar__inject_is_empty(&rt->inject))
         return NULL;
     /* Take a fair share of the injection queue, leaving the rest for the
@@ -150,7 +160,7 @@ static void run_task(ar_worker *w, ar_task *e)
     for (int polls = 0; w->lifo; polls++) {
         e = w->lifo;
         w->lifo = NULL;
-        if (cx.budget <= 0 || is_shutdown(rt)) {
+        if (cx.budget < 0 || is_shutdown(rt)) {
             ar__queue_push_back(&w->queue, e, &rt->inject);
             break;
         }
@@ -194,7 +204,10 @@ static void notify_if_work_pending(ar_rt *rt)
         ar__notify_parked(rt);
 }
 
-static bool has_local_work(ar_worker *w) { return w->lifo || !ar__queue_is_empty(&w->queue); }
+static bool has_local_work(ar_worker *w)
+{
+    return w->lifo || w->batch_pos < w->batch_len || !ar__queue_is_empty(&w->queue);
+}
 
 /* Step 4 (multi-thread flavour). */
 static void park(ar_worker *w)
@@ -295,8 +308,13 @@ int ar__worker_block_on(ar_worker *w, const ar_future_vt *vt, void *fut,
             if (vt->poll(fut, &cx) == AR_READY)
                 break;
         }
+        /* Run tasks between polls of the main future; at least one even
+         * when the main future woke itself, or a main future that yields
+         * while waiting for a task would starve it. */
         bool ran = false;
-        for (int i = 0; i < 64 && !atomic_load_explicit(&tw->woken, memory_order_relaxed); i++) {
+        for (int i = 0; i < 64; i++) {
+            if (i > 0 && atomic_load_explicit(&tw->woken, memory_order_relaxed))
+                break;
             if (!tick(w))
                 break;
             ran = true;

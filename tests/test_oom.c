@@ -41,7 +41,7 @@ static void spawn_and_join_ok(ar_rt *rt)
     cr_assert_eq(v, 42);
 }
 
-Test(oom, spawn_task_allocation_fails_cleanly, .timeout = 20)
+Test(oom, spawn_task_allocation_fails_cleanly, .timeout = 30)
 {
     ar_rt *rt = new_rt(2);
     spawn_and_join_ok(rt); /* the plain-thread shard has its array now */
@@ -56,7 +56,7 @@ Test(oom, spawn_task_allocation_fails_cleanly, .timeout = 20)
     ar_rt_free(rt);
 }
 
-Test(oom, spawn_registry_growth_fails_cleanly, .timeout = 20)
+Test(oom, spawn_registry_growth_fails_cleanly, .timeout = 30)
 {
     ar_rt *rt = new_rt(1);
     answer a = {0};
@@ -69,7 +69,7 @@ Test(oom, spawn_registry_growth_fails_cleanly, .timeout = 20)
     ar_rt_free(rt);
 }
 
-Test(oom, oneshot_new_fails_cleanly, .timeout = 10)
+Test(oom, oneshot_new_fails_cleanly, .timeout = 30)
 {
     ar_oneshot_tx tx = {0};
     ar_oneshot_rx rx = {0};
@@ -119,7 +119,7 @@ static ar_poll waiter_poll(void *p, ar_cx *cx)
 static void waiter_drop(void *p) { ar_notified_drop(&((waiter *)p)->w); }
 static const ar_future_vt waiter_vt = AR_FUTURE_VT_VOID(waiter, waiter_poll, waiter_drop);
 
-Test(oom, notify_registration_retries_after_failed_growth, .timeout = 20)
+Test(oom, notify_registration_retries_after_failed_growth, .timeout = 30)
 {
     ar_notify n;
     cr_assert_eq(ar_notify_init(&n), 0);

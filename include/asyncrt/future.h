@@ -109,6 +109,8 @@ AR_EXTERN void ar_waker_drop(ar_waker w);
  *         a row (channel receives, joins, notify) call ar_coop_proceed()
  *         first; when the budget is spent they wake the task and return
  *         AR_PENDING so that one busy task cannot starve the others.
+ *         > 0: units left; 0: unconstrained (a zero-initialised ar_cx built
+ *         by hand polls without limit); < 0: spent for this poll.
  * worker: the executor worker polling (opaque), NULL outside workers.
  * --------------------------------------------------------------------- */
 typedef struct ar_cx {
@@ -124,8 +126,11 @@ typedef struct ar_cx {
  * polled again soon) when the budget is spent: the caller returns AR_PENDING. */
 static inline bool ar_coop_proceed(ar_cx *cx)
 {
+    if (cx->budget == 0)
+        return true; /* unconstrained */
     if (cx->budget > 0) {
-        cx->budget--;
+        if (--cx->budget == 0)
+            cx->budget = -1; /* the last unit: spent from now on */
         return true;
     }
     ar_waker_wake_by_ref(cx->waker);

@@ -48,6 +48,7 @@ AR_EXTERN int ar_notify_init(ar_notify *n);
 /* Returns 0, -EINVAL, -EBUSY (tasks still wait on it: nothing is freed). */
 AR_EXTERN int ar_notify_destroy(ar_notify *n);
 
+/* NULL is a no-op for the void calls below. */
 AR_EXTERN void ar_notify_one(ar_notify *n);
 AR_EXTERN void ar_notify_all(ar_notify *n);
 
