@@ -12,5 +12,6 @@
 #include "asyncrt/runtime.h"
 #include "asyncrt/oneshot.h"
 #include "asyncrt/notify.h"
+#include "asyncrt/time.h"
 
 #endif

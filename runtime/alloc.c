@@ -13,7 +13,7 @@ static _Atomic long fail_countdown;
 
 void ar__alloc_fail_nth(long n) { atomic_store_explicit(&fail_countdown, n, memory_order_relaxed); }
 
-static inline bool inject_failure(void)
+bool ar__alloc_should_fail(void)
 {
     if (__builtin_expect(atomic_load_explicit(&fail_countdown, memory_order_relaxed) == 0, 1))
         return false;
@@ -23,10 +23,10 @@ static inline bool inject_failure(void)
 #ifdef AR_USE_JEMALLOC
 #include <jemalloc/jemalloc.h>
 
-void *ar__alloc(size_t size) { return inject_failure() ? NULL : mallocx(size ? size : 1, 0); }
+void *ar__alloc(size_t size) { return ar__alloc_should_fail() ? NULL : mallocx(size ? size : 1, 0); }
 void *ar__calloc(size_t size)
 {
-    return inject_failure() ? NULL : mallocx(size ? size : 1, MALLOCX_ZERO);
+    return ar__alloc_should_fail() ? NULL : mallocx(size ? size : 1, MALLOCX_ZERO);
 }
 void ar__free(void *p, size_t size)
 {
@@ -36,15 +36,15 @@ void ar__free(void *p, size_t size)
 void *ar__realloc(void *p, size_t old_size, size_t new_size)
 {
     (void)old_size;
-    if (inject_failure())
+    if (ar__alloc_should_fail())
         return NULL;
     if (!p)
         return mallocx(new_size ? new_size : 1, 0);
     return rallocx(p, new_size ? new_size : 1, 0);
 }
 #else
-void *ar__alloc(size_t size) { return inject_failure() ? NULL : malloc(size ? size : 1); }
-void *ar__calloc(size_t size) { return inject_failure() ? NULL : calloc(1, size ? size : 1); }
+void *ar__alloc(size_t size) { return ar__alloc_should_fail() ? NULL : malloc(size ? size : 1); }
+void *ar__calloc(size_t size) { return ar__alloc_should_fail() ? NULL : calloc(1, size ? size : 1); }
 void ar__free(void *p, size_t size)
 {
     (void)size;
@@ -53,7 +53,7 @@ void ar__free(void *p, size_t size)
 void *ar__realloc(void *p, size_t old_size, size_t new_size)
 {
     (void)old_size;
-    return inject_failure() ? NULL : realloc(p, new_size ? new_size : 1);
+    return ar__alloc_should_fail() ? NULL : realloc(p, new_size ? new_size : 1);
 }
 #endif
 
@@ -71,7 +71,7 @@ void *ar__alloc_big(size_t size)
 {
     if (size < AR__BIG_BYTES)
         return ar__calloc(size);
-    if (inject_failure())
+    if (ar__alloc_should_fail())
         return NULL;
     void *p = mmap(NULL, page_round(size), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
                    -1, 0);

@@ -19,6 +19,9 @@
  * Costs one relaxed load per allocation when off.
  */
 void ar__alloc_fail_nth(long n);
+/* True when the current allocation must fail (for allocators outside this
+ * file, e.g. aligned ones). */
+bool ar__alloc_should_fail(void);
 
 void *ar__alloc(size_t size);
 void *ar__calloc(size_t size);

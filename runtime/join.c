@@ -25,14 +25,19 @@ static int check(const ar_join *h)
     return h->state == JOIN_JOINED ? -EALREADY : -EBADF;
 }
 
-static void release(ar_join *h, uint32_t new_state)
+/* Release the handle.  output_taken: the joiner copied the output out
+ * (it owns it now); otherwise a finished task's output is dropped here. */
+static void release(ar_join *h, uint32_t new_state, bool output_taken)
 {
     ar_task *t = h->task;
-    if (ar__st_join_handle_dropped(&t->state)) {
+    uint32_t s = ar__st_join_handle_dropped(&t->state);
+    if (!(s & AR__ST_JOIN_WAKER)) {
         /* safety: the transition gave the handle exclusive access. */
         ar_waker_drop(t->join_waker);
         t->join_waker = AR_WAKER_NONE;
     }
+    if ((s & AR__ST_COMPLETE) && !(s & AR__ST_RES_CANCELLED) && !output_taken)
+        ar__task_drop_output(t);
     h->task = NULL;
     h->state = new_state;
     ar__task_ref_dec(t);
@@ -67,6 +72,8 @@ static bool can_read_output(ar_task *t, ar_waker waker)
 ar_poll ar_join_poll(ar_join *h, ar_cx *cx, void *out, size_t out_size, int *res)
 {
     int rc = check(h);
+    if (!rc && !cx)
+        rc = -EINVAL;
     if (rc) {
         if (res)
             *res = rc;
@@ -83,14 +90,17 @@ ar_poll ar_join_poll(ar_join *h, ar_cx *cx, void *out, size_t out_size, int *res
     if (!can_read_output(t, cx->waker))
         return AR_PENDING;
     uint32_t s = atomic_load_explicit(&t->state, memory_order_acquire);
+    bool taken = false;
     if (s & AR__ST_RES_CANCELLED) {
         rc = -ECANCELED;
     } else {
-        if (out && out_size)
+        if (out && out_size) {
             memcpy(out, t->future + t->vt->out_off, out_size);
+            taken = true;
+        }
         rc = 0;
     }
-    release(h, JOIN_JOINED);
+    release(h, JOIN_JOINED, taken);
     if (res)
         *res = rc;
     return AR_READY;
@@ -125,7 +135,7 @@ int ar_join_detach(ar_join *h)
     int rc = check(h);
     if (rc)
         return rc;
-    release(h, JOIN_DETACHED);
+    release(h, JOIN_DETACHED, false);
     return 0;
 }
 

@@ -25,6 +25,16 @@
 #define SLOT_NONE ((uintptr_t)0)
 #define MARK_ONE ((uintptr_t)2) /* never a waker: wakers are pointers */
 #define MARK_ALL ((uintptr_t)4)
+/* A waiter polled with AR_WAKER_NONE (a hand-built ar_cx): registered and
+ * waiting, nothing to wake.  Must differ from SLOT_NONE, which frees the
+ * slot. */
+#define LIVE_NOWAKER ((uintptr_t)6)
+
+static inline uintptr_t waker_to_slot(ar_waker w) { return w.bits ? w.bits : LIVE_NOWAKER; }
+static inline ar_waker slot_to_waker(uintptr_t v)
+{
+    return (ar_waker){v == LIVE_NOWAKER ? 0 : v};
+}
 
 enum { W_INIT = 0, W_WAITING = 1, W_DONE = 2 };
 
@@ -91,18 +101,20 @@ void ar_notify_one(ar_notify *n)
     if (!n)
         return;
     ar_waker w = AR_WAKER_NONE;
+    bool found = false;
     pthread_mutex_lock(&n->lock);
     for (; n->next != n->tail; n->next++) {
         uintptr_t *s = slot(n, n->next);
         if (is_live(*s)) {
-            w.bits = *s;
+            w = slot_to_waker(*s);
             *s = MARK_ONE;
             n->waiting--;
             n->next++;
+            found = true;
             break;
         }
     }
-    if (w.bits == 0)
+    if (!found)
         n->permit = 1;
     pthread_mutex_unlock(&n->lock);
     ar_waker_wake(w);
@@ -115,18 +127,25 @@ void ar_notify_all(ar_notify *n)
     ar_waker batch[BATCH];
     if (!n)
         return;
+    /* Only the waiters registered when the call began: a woken waiter that
+     * waits again must not keep this loop going. */
+    pthread_mutex_lock(&n->lock);
+    uint32_t end = n->tail;
+    pthread_mutex_unlock(&n->lock);
     for (;;) {
         uint32_t k = 0;
         pthread_mutex_lock(&n->lock);
-        for (; n->next != n->tail && k < BATCH; n->next++) {
+        /* `next` may have moved past `end` (head advanced over released
+         * slots): serial comparison. */
+        for (; (int32_t)(end - n->next) > 0 && k < BATCH; n->next++) {
             uintptr_t *s = slot(n, n->next);
             if (is_live(*s)) {
-                batch[k++].bits = *s;
+                batch[k++] = slot_to_waker(*s);
                 *s = MARK_ALL;
                 n->waiting--;
             }
         }
-        bool more = n->next != n->tail;
+        bool more = (int32_t)(end - n->next) > 0;
         pthread_mutex_unlock(&n->lock);
         for (uint32_t i = 0; i < k; i++)
             ar_waker_wake(batch[i]);
@@ -156,6 +175,8 @@ void ar_notified_init(ar_notified *w, ar_notify *n)
 
 ar_poll ar_notified_poll(ar_notified *w, ar_cx *cx)
 {
+    if (!w || !cx)
+        return AR_READY; /* nothing to wait for; documented */
     ar_notify *n = w->n;
     if (w->state == W_DONE || !n)
         return AR_READY;
@@ -174,7 +195,7 @@ ar_poll ar_notified_poll(ar_notified *w, ar_cx *cx)
             ar_waker_wake_by_ref(cx->waker);
         } else {
             w->ticket = n->tail++;
-            *slot(n, w->ticket) = ar_waker_clone(cx->waker).bits;
+            *slot(n, w->ticket) = waker_to_slot(ar_waker_clone(cx->waker));
             n->waiting++;
             w->state = W_WAITING;
         }
@@ -185,9 +206,9 @@ ar_poll ar_notified_poll(ar_notified *w, ar_cx *cx)
             advance_head(n);
             w->state = W_DONE;
             ret = AR_READY;
-        } else if (*s != cx->waker.bits) {
-            old.bits = *s;
-            *s = ar_waker_clone(cx->waker).bits;
+        } else if (*s != waker_to_slot(cx->waker)) {
+            old = slot_to_waker(*s);
+            *s = waker_to_slot(ar_waker_clone(cx->waker));
         }
     }
     pthread_mutex_unlock(&n->lock);
@@ -209,7 +230,7 @@ void ar_notified_drop(ar_notified *w)
     pthread_mutex_lock(&n->lock);
     uintptr_t *s = slot(n, w->ticket);
     if (is_live(*s)) {
-        old.bits = *s;
+        old = slot_to_waker(*s);
         n->waiting--;
     } else if (*s == MARK_ONE) {
         forward = true; /* a notify_one chose us: pass it on */

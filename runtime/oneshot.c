@@ -74,6 +74,8 @@ int ar_oneshot_send(ar_oneshot_tx *tx, const void *value)
 {
     if (!tx || !tx->ch)
         return -EBADF;
+    if (!value)
+        return -EINVAL; /* the sender stays usable */
     ar_oneshot *ch = tx->ch;
     tx->ch = NULL;
     int rc = 0;
@@ -101,9 +103,9 @@ void ar_oneshot_tx_drop(ar_oneshot_tx *tx)
 
 ar_poll ar_oneshot_recv_poll(ar_oneshot_rx *rx, ar_cx *cx, void *out, int *res)
 {
-    if (!rx || !rx->ch) {
+    if (!rx || !rx->ch || !cx) {
         if (res)
-            *res = -EBADF;
+            *res = (rx && rx->ch) ? -EINVAL : -EBADF;
         return AR_READY;
     }
     /* Ready or not, a receive spends budget: a task that keeps finding

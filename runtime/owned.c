@@ -84,8 +84,11 @@ int ar__shard_insert(ar__shard *s, ar_task *t)
          * inserts; grow only if it freed less than a quarter. */
         if (s->len)
             sweep_locked(s);
-        if (s->len > s->cap - s->cap / 4 || s->cap == 0)
+        if (s->len > s->cap - s->cap / 4 || s->cap == 0) {
             rc = grow(s);
+            if (rc && s->len < s->cap)
+                rc = 0; /* the sweep left room: use it */
+        }
         if (rc)
             goto out;
     }

@@ -4,6 +4,7 @@
 #include "park.h"
 
 #include <errno.h>
+#include <time.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -14,9 +15,9 @@ enum { P_EMPTY = 0, P_PARKED = 1, P_NOTIFIED = 2 };
  * same size and representation as uint32_t on Linux targets. */
 _Static_assert(sizeof(_Atomic uint32_t) == sizeof(uint32_t), "futex word size");
 
-static void futex_wait(_Atomic uint32_t *w, uint32_t val)
+static void futex_wait(_Atomic uint32_t *w, uint32_t val, const struct timespec *rel)
 {
-    syscall(SYS_futex, (void *)(uintptr_t)w, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+    syscall(SYS_futex, (void *)(uintptr_t)w, FUTEX_WAIT_PRIVATE, val, rel, NULL, 0);
 }
 
 static void futex_wake(_Atomic uint32_t *w)
@@ -26,7 +27,7 @@ static void futex_wake(_Atomic uint32_t *w)
 
 void ar__parker_init(ar__parker *p) { atomic_init(&p->state, P_EMPTY); }
 
-void ar__park(ar__parker *p)
+void ar__park_timeout(ar__parker *p, uint64_t timeout_ns)
 {
     /* Fast path: an unpark already arrived. */
     uint32_t expect = P_NOTIFIED;
@@ -40,15 +41,33 @@ void ar__park(ar__parker *p)
         atomic_store_explicit(&p->state, P_EMPTY, memory_order_seq_cst);
         return;
     }
+    struct timespec rel, *relp = NULL;
+    if (timeout_ns != UINT64_MAX) {
+        rel.tv_sec = (time_t)(timeout_ns / 1000000000u);
+        rel.tv_nsec = (long)(timeout_ns % 1000000000u);
+        relp = &rel;
+    }
     for (;;) {
-        futex_wait(&p->state, P_PARKED);
+        futex_wait(&p->state, P_PARKED, relp);
         expect = P_NOTIFIED;
         if (atomic_compare_exchange_strong_explicit(&p->state, &expect, P_EMPTY,
                                                     memory_order_acquire, memory_order_relaxed))
             return;
+        if (relp) {
+            /* Timed out (or a signal): go back to EMPTY unless an unpark
+             * raced in, which we then consume. */
+            expect = P_PARKED;
+            if (!atomic_compare_exchange_strong_explicit(&p->state, &expect, P_EMPTY,
+                                                         memory_order_acquire,
+                                                         memory_order_relaxed))
+                atomic_store_explicit(&p->state, P_EMPTY, memory_order_seq_cst);
+            return;
+        }
         /* Spurious wake-up (signal, EAGAIN): still PARKED, wait again. */
     }
 }
+
+void ar__park(ar__parker *p) { ar__park_timeout(p, UINT64_MAX); }
 
 void ar__unpark(ar__parker *p)
 {

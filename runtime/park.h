@@ -24,6 +24,8 @@ typedef struct ar__parker {
 void ar__parker_init(ar__parker *p);
 /* Block until unparked (or a spurious futex return; callers loop). */
 void ar__park(ar__parker *p);
+/* The same, giving up after timeout_ns (UINT64_MAX: no timeout). */
+void ar__park_timeout(ar__parker *p, uint64_t timeout_ns);
 void ar__unpark(ar__parker *p);
 
 #endif

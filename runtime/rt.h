@@ -13,6 +13,7 @@
 #include "owned.h"
 #include "park.h"
 #include "queue.h"
+#include "wheel.h"
 
 /* Check the injection queue first every this many ticks, so that tasks
  * from outside are not starved by a busy local queue (Tokio's figure). */
@@ -45,6 +46,7 @@ typedef struct ar_worker {
     ar__parker parker;     /* owner parks, anyone unparks */
     _Alignas(64) ar__queue queue; /* stealers read and CAS head */
     _Alignas(64) ar__shard shard; /* tasks spawned here; owner-only (owned.h) */
+    _Alignas(64) ar__wheel wheel; /* timers of sleeps first polled here */
 } ar_worker;
 
 struct ar_rt {
@@ -55,6 +57,10 @@ struct ar_rt {
     bool shut_done;           /* under shutdown_mu */
     pthread_mutex_t shutdown_mu;
     _Atomic bool driving;     /* current-thread: a block_on is running */
+    /* Multi-thread ar_block_on calls in progress, so that shutdown can wake
+     * them (they return -ECANCELED).  Guarded by blockers_lock. */
+    ar__spinlock blockers_lock;
+    struct ar__blocker *blockers;
     ar_worker *workers;       /* nworkers entries, 64-byte aligned */
     size_t workers_size;
     _Alignas(64) ar__inject inject;
@@ -83,6 +89,9 @@ void ar__schedule(ar_task *entry, bool is_yield);
 
 /* Unpark one parked worker if nobody is searching. */
 void ar__notify_parked(ar_rt *rt);
+
+/* Wake worker w if it is parked (it re-checks its queues and timers). */
+void ar__worker_unpark(ar_worker *w);
 
 void *ar__worker_main(void *arg);
 

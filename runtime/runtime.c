@@ -30,7 +30,10 @@
 
 #ifdef AR_USE_JEMALLOC
 #include <jemalloc/jemalloc.h>
-static void *alloc_aligned(size_t size) { return mallocx(size, MALLOCX_ALIGN(64) | MALLOCX_ZERO); }
+static void *alloc_aligned(size_t size)
+{
+    return ar__alloc_should_fail() ? NULL : mallocx(size, MALLOCX_ALIGN(64) | MALLOCX_ZERO);
+}
 static void free_aligned(void *p, size_t size)
 {
     if (p)
@@ -41,7 +44,7 @@ static void free_aligned(void *p, size_t size)
 static void *alloc_aligned(size_t size)
 {
     void *p = NULL;
-    if (posix_memalign(&p, 64, size))
+    if (ar__alloc_should_fail() || posix_memalign(&p, 64, size))
         return NULL;
     memset(p, 0, size);
     return p;
@@ -67,7 +70,7 @@ void ar_rt_opts_init(ar_rt_opts *opts)
 
 static void rt_destroy(ar_rt *rt)
 {
-    for (uint32_t i = 0; i < rt->nworkers; i++)
+    for (uint32_t i = 0; rt->workers && i < rt->nworkers; i++)
         ar__shard_destroy(&rt->workers[i].shard);
     ar__shard_destroy(&rt->ext_shard);
     free_aligned(rt->workers, rt->workers_size);
@@ -77,9 +80,24 @@ static void rt_destroy(ar_rt *rt)
     free_aligned(rt, sizeof *rt);
 }
 
+/* A multi-thread ar_block_on in progress (lives on its caller's stack). */
+typedef struct ar__blocker {
+    struct ar__blocker *next, *prev;
+    ar__thread_waker *tw;
+} ar__blocker;
+
+static void wake_blockers(ar_rt *rt)
+{
+    ar__spin_lock(&rt->blockers_lock);
+    for (ar__blocker *b = rt->blockers; b; b = b->next)
+        ar_waker_wake_by_ref(ar__thread_waker_get(b->tw));
+    ar__spin_unlock(&rt->blockers_lock);
+}
+
 static void stop_threads(ar_rt *rt)
 {
     atomic_store_explicit(&rt->shutdown, true, memory_order_seq_cst);
+    wake_blockers(rt);
     for (uint32_t i = 0; i < rt->nworkers; i++)
         ar__unpark(&rt->workers[i].parker);
     for (uint32_t i = 0; i < rt->nworkers; i++) {
@@ -90,7 +108,9 @@ static void stop_threads(ar_rt *rt)
     }
     /* A current-thread block_on on another thread sees `shutdown` and
      * returns; wait for it to let go of the worker. */
-    while (atomic_load_explicit(&rt->driving, memory_order_acquire)) {
+    /* SeqCst: a Dekker pair with ar_block_on's CAS of `driving` followed by
+     * its SeqCst load of `shutdown`. */
+    while (atomic_load_explicit(&rt->driving, memory_order_seq_cst)) {
         ar__unpark(&rt->workers[0].parker);
         sched_yield();
     }
@@ -129,6 +149,8 @@ int ar_rt_new(ar_rt **out, const ar_rt_opts *opts)
     atomic_init(&rt->driving, false);
     rt->shut_done = false;
     pthread_mutex_init(&rt->shutdown_mu, NULL);
+    ar__spin_init(&rt->blockers_lock);
+    rt->blockers = NULL;
     ar__shard_init(&rt->ext_shard, rt, true);
     int rc = ar__inject_init(&rt->inject);
     int rc2 = ar__idle_init(&rt->idle, nworkers);
@@ -146,6 +168,7 @@ int ar_rt_new(ar_rt **out, const ar_rt_opts *opts)
         ar__parker_init(&w->parker);
         ar__queue_init(&w->queue);
         ar__shard_init(&w->shard, rt, false);
+        ar__wheel_init(&w->wheel);
     }
     if (rt->flavor == AR_RT_MULTI_THREAD) {
         for (uint32_t i = 0; i < nworkers; i++) {
@@ -187,17 +210,22 @@ static void drain_entries(ar_rt *rt)
         ar__task_drop_entry(e);
 }
 
+/* Set while this thread runs a shutdown: a drop function calling
+ * ar_rt_shutdown again would otherwise deadlock on shutdown_mu. */
+static __thread bool in_shutdown;
+
 int ar_rt_shutdown(ar_rt *rt)
 {
     if (!rt)
         return -EINVAL;
-    if (on_own_thread(rt))
+    if (on_own_thread(rt) || in_shutdown)
         return -EDEADLK;
     pthread_mutex_lock(&rt->shutdown_mu);
     if (rt->shut_done) {
         pthread_mutex_unlock(&rt->shutdown_mu);
         return 0;
     }
+    in_shutdown = true;
     stop_threads(rt);                                   /* step 1 */
     ar__shard *shards[AR_RT_MAX_WORKERS + 1];
     uint32_t nshards = 0;
@@ -214,9 +242,10 @@ int ar_rt_shutdown(ar_rt *rt)
     /* Every task is complete: no wake can submit any more.  Let the wakes
      * from plain threads that submitted before finish queueing. */
     ar__remote_quiesce();
+    ar__inject_close(&rt->inject); /* from now on a push releases its entry */
     drain_entries(rt);                                   /* step 4 */
-    ar__inject_close(&rt->inject);
     rt->shut_done = true;
+    in_shutdown = false;
     pthread_mutex_unlock(&rt->shutdown_mu);
     return 0;
 }
@@ -249,18 +278,26 @@ int ar_spawn(ar_rt *rt, const ar_future_vt *vt, const void *fut, ar_join *join)
     if (!rt || !vt || !vt->poll || !fut || vt->size > AR_FUTURE_MAX_SIZE ||
         (vt->out_size && (uint64_t)vt->out_off + vt->out_size > vt->size))
         return -EINVAL;
-    if (atomic_load_explicit(&rt->shutdown, memory_order_acquire))
-        return -ESHUTDOWN;
     ar_worker *w = ar__tls_worker;
-    ar__shard *shard = (w && w->rt == rt) ? &w->shard : &rt->ext_shard;
+    bool local = w && w->rt == rt;
+    /* From a plain thread, the spawn is bracketed like a remote wake
+     * (remote.h) so that a concurrent shutdown waits for its entry to be
+     * queued before draining (the SeqCst load pairs with shutdown's store). */
+    unsigned g = local ? 0 : ar__remote_enter();
     int err = 0;
-    ar_task *t = ar__task_new(shard, vt, fut, join != NULL, &err);
-    if (!t)
-        return err;
-    if (join)
-        join->task = t;
-    ar__schedule(ar__entry_running(t), false);
-    return 0;
+    if (atomic_load_explicit(&rt->shutdown, memory_order_seq_cst)) {
+        err = -ESHUTDOWN;
+    } else {
+        ar_task *t = ar__task_new(local ? &w->shard : &rt->ext_shard, vt, fut, join != NULL, &err);
+        if (t) {
+            if (join)
+                join->task = t;
+            ar__schedule(ar__entry_running(t), false);
+        }
+    }
+    if (!local)
+        ar__remote_exit(g);
+    return err;
 }
 
 static int block_on_thread(ar_rt *rt, const ar_future_vt *vt, void *fut)
@@ -268,9 +305,22 @@ static int block_on_thread(ar_rt *rt, const ar_future_vt *vt, void *fut)
     ar__thread_waker *tw = ar__thread_waker_new(NULL);
     if (!tw)
         return -ENOMEM;
+    ar__blocker me = {.next = NULL, .prev = NULL, .tw = tw};
+    ar__spin_lock(&rt->blockers_lock);
+    me.next = rt->blockers;
+    if (me.next)
+        me.next->prev = &me;
+    rt->blockers = &me;
+    ar__spin_unlock(&rt->blockers_lock);
     ar__tls_rt = rt;
     int rc = 0;
     for (;;) {
+        /* SeqCst: pairs with stop_threads' store, made before it wakes the
+         * blockers (which happens after we are on the list). */
+        if (atomic_load_explicit(&rt->shutdown, memory_order_seq_cst)) {
+            rc = -ECANCELED; /* shut down from another thread meanwhile */
+            break;
+        }
         if (ar__thread_waker_take(tw)) {
             ar_cx cx = {.waker = ar__thread_waker_get(tw), .budget = AR_COOP_BUDGET, .worker = NULL};
             if (vt->poll(fut, &cx) == AR_READY)
@@ -280,6 +330,14 @@ static int block_on_thread(ar_rt *rt, const ar_future_vt *vt, void *fut)
         ar__park(&tw->own);
     }
     ar__tls_rt = NULL;
+    ar__spin_lock(&rt->blockers_lock);
+    if (me.prev)
+        me.prev->next = me.next;
+    else
+        rt->blockers = me.next;
+    if (me.next)
+        me.next->prev = me.prev;
+    ar__spin_unlock(&rt->blockers_lock);
     ar__thread_waker_detach(tw);
     return rc;
 }

@@ -265,9 +265,11 @@ static inline uint32_t ar__st_unset_waker_after_complete(_Atomic uint32_t *s)
     return prev & ~(uint32_t)AR__ST_JOIN_WAKER;
 }
 
-/* Join handle released.  Returns true when the handle side must drop the
- * join waker (it holds exclusive access to it). */
-static inline bool ar__st_join_handle_dropped(_Atomic uint32_t *s)
+/* Join handle released.  Returns the state after the transition: the
+ * handle side must drop the join waker when JOIN_WAKER is clear in it (it
+ * then holds exclusive access), and owns the output when COMPLETE is set
+ * (the task side saw JOIN_INTEREST and left the output alone). */
+static inline uint32_t ar__st_join_handle_dropped(_Atomic uint32_t *s)
 {
     uint32_t cur = atomic_load_explicit(s, memory_order_acquire);
     for (;;) {
@@ -276,7 +278,7 @@ static inline bool ar__st_join_handle_dropped(_Atomic uint32_t *s)
         if (!(cur & AR__ST_COMPLETE))
             next &= ~AR__ST_JOIN_WAKER;
         if (AR__CAS(s, &cur, next))
-            return !(next & AR__ST_JOIN_WAKER);
+            return next;
     }
 }
 

@@ -42,6 +42,12 @@ ar_task *ar__task_new(ar__shard *shard, const ar_future_vt *vt, const void *fut,
 
 void ar__task_dealloc(ar_task *t) { ar__free(t, ar__task_alloc_size(t->vt)); }
 
+void ar__task_drop_output(ar_task *t)
+{
+    if (t->vt->drop_output && t->vt->out_size)
+        t->vt->drop_output(t->future + t->vt->out_off);
+}
+
 void ar__task_ref_dec(ar_task *t)
 {
     if (ar__st_ref_dec_n(&t->state, 1))
@@ -66,12 +72,18 @@ static void complete(ar_task *t, bool cancelled)
     uint32_t res = cancelled ? AR__ST_RES_CANCELLED : 0;
 
     /* Fast path, no join handle (it cannot appear later): one CAS does
-     * RUNNING -> COMPLETE and drops the references. */
+     * RUNNING -> COMPLETE and drops the references.  Nobody will take the
+     * output, so it is dropped first: once the CAS publishes COMPLETE, the
+     * shard owner's sweep may free the task under us. */
     uint32_t cur = atomic_load_explicit(&t->state, memory_order_acquire);
+    if (!(cur & AR__ST_JOIN_INTEREST) && !cancelled)
+        ar__task_drop_output(t);
     while (!(cur & AR__ST_JOIN_INTEREST)) {
         uint32_t next = ((cur & ~(uint32_t)AR__ST_RUNNING) | AR__ST_COMPLETE | res) -
                         drop * AR__ST_REF_ONE;
         if (AR__CAS(&t->state, &cur, next)) {
+            /* safety: t may be freed by a sweep from here on unless these
+             * were the last references. */
             if (ar__st_refs(next) == 0)
                 ar__task_dealloc(t);
             return;
@@ -79,6 +91,8 @@ static void complete(ar_task *t, bool cancelled)
     }
 
     uint32_t s = ar__st_to_complete(&t->state, cancelled);
+    if (!(s & AR__ST_JOIN_INTEREST) && !cancelled)
+        ar__task_drop_output(t); /* the handle went away while we ran */
     if ((s & AR__ST_JOIN_INTEREST) && (s & AR__ST_JOIN_WAKER)) {
         /* safety: JOIN_WAKER set + COMPLETE set by us: we may read it. */
         ar_waker_wake_by_ref(t->join_waker);

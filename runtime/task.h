@@ -90,6 +90,9 @@ void ar__task_ref_dec(ar_task *t);
 
 void ar__task_dealloc(ar_task *t);
 
+/* Release an output nobody took (vt->drop_output), once. */
+void ar__task_drop_output(ar_task *t);
+
 /* Wake paths used by the waker functions. */
 void ar__task_wake_by_val(ar_task *t);
 void ar__task_wake_by_ref(ar_task *t);

@@ -45,11 +45,35 @@ static inline uint32_t next_rand(ar_worker *w)
     return (uint32_t)((x * 0x2545F4914F6CDD1DULL) >> 32);
 }
 
+void ar__worker_unpark(ar_worker *w) { ar__unpark(&w->parker); }
+
 void ar__notify_parked(ar_rt *rt)
 {
     int idx = ar__idle_worker_to_notify(&rt->idle);
     if (idx >= 0)
-        ar__unpark(&rt->workers[idx].parker);
+        ar__worker_unpark(&rt->workers[idx]);
+}
+
+/* Fire this worker's due timers (their tasks land in our LIFO slot and
+ * queue); returns how many fired. */
+static uint32_t process_timers(ar_worker *w)
+{
+    if (!atomic_load_explicit(&w->wheel.count, memory_order_relaxed))
+        return 0; /* racy read is fine: only we advance the wheel, and an
+                   * insert from elsewhere unparks us */
+    return ar__wheel_process(&w->wheel, ar__now_tick());
+}
+
+/* How long parking may last: until the next timer, or forever. */
+static uint64_t park_timeout_ns(ar_worker *w)
+{
+    ar__spin_lock(&w->wheel.lock);
+    uint64_t next = ar__wheel_next_deadline(&w->wheel);
+    ar__spin_unlock(&w->wheel.lock);
+    if (next == AR__TIMER_NONE)
+        return UINT64_MAX;
+    uint64_t now = ar__now_tick();
+    return next > now ? (next - now) * 1000000u : 0;
 }
 
 /* A cheap pre-check for local pushes: notifying is only a hint there (the
@@ -72,7 +96,7 @@ static void schedule_remote(ar_rt *rt, ar_task *e)
         return;
     }
     if (rt->flavor == AR_RT_CURRENT_THREAD)
-        ar__unpark(&rt->workers[0].parker);
+        ar__worker_unpark(&rt->workers[0]);
     else
         ar__notify_parked(rt);
 }
@@ -213,7 +237,7 @@ static bool has_local_work(ar_worker *w)
 static void park(ar_worker *w)
 {
     ar_rt *rt = w->rt;
-    if (has_local_work(w))
+    if (process_timers(w) || has_local_work(w))
         return;
     /* Give back the memory of our tasks that finished on other workers. */
     ar__shard_maybe_sweep(&w->shard);
@@ -222,7 +246,8 @@ static void park(ar_worker *w)
     if (last)
         notify_if_work_pending(rt);
     while (!is_shutdown(rt)) {
-        ar__park(&w->parker);
+        ar__park_timeout(&w->parker, park_timeout_ns(w));
+        process_timers(w);
         if (has_local_work(w)) {
             /* Unparked for our own reasons: leave the sleepers ourselves.
              * If a notifier already removed us, it made us a searcher. */
@@ -243,10 +268,11 @@ static void park(ar_worker *w)
 static void park_current(ar_worker *w, _Atomic bool *woken)
 {
     ar__shard_maybe_sweep(&w->shard);
-    if (has_local_work(w) || !ar__inject_is_empty(&w->rt->inject) ||
+    if (process_timers(w) || has_local_work(w) || !ar__inject_is_empty(&w->rt->inject) ||
         atomic_load_explicit(woken, memory_order_acquire) || is_shutdown(w->rt))
         return;
-    ar__park(&w->parker);
+    ar__park_timeout(&w->parker, park_timeout_ns(w));
+    process_timers(w);
 }
 
 static void worker_init_tls(ar_worker *w)
@@ -261,6 +287,9 @@ static void worker_init_tls(ar_worker *w)
 static bool tick(ar_worker *w)
 {
     w->tick++;
+    /* Maintenance: timers are also fired while the worker stays busy. */
+    if (w->tick % AR__GLOBAL_QUEUE_INTERVAL == 0)
+        process_timers(w);
     ar_task *t = next_task(w);
     /* Even a single worker goes through the searching state: parking as the
      * last searcher is what re-checks the injection queue (idle.h step 4). */

@@ -5,6 +5,8 @@
 
 ar_poll ar_yield_now_poll(ar_yield_now *y, ar_cx *cx)
 {
+    if (!y || !cx)
+        return AR_READY;
     if (y->yielded) {
         y->yielded = 0; /* ready, and reusable for the next yield */
         return AR_READY;

@@ -398,3 +398,69 @@ Test(bad_input, runtime_usable_after_every_error, .timeout = 10)
     t_assert_rt_usable(rt);
     ar_rt_free(rt);
 }
+
+Test(bad_input, oneshot_send_null_value_keeps_the_sender, .timeout = 10)
+{
+    ar_oneshot_tx tx;
+    ar_oneshot_rx rx;
+    T_OK(ar_oneshot_new(&tx, &rx, sizeof(int)));
+    T_EQ_INT(ar_oneshot_send(&tx, NULL), -EINVAL);
+    int v = 5, out = 0, res = 1;
+    T_OK(ar_oneshot_send(&tx, &v));
+    t_waker w;
+    t_waker_init(&w);
+    ar_cx cx = t_cx(&w);
+    cr_assert(eq(int, ar_oneshot_recv_poll(&rx, &cx, &out, &res), AR_READY));
+    T_EQ_INT(res, 0);
+    T_EQ_INT(out, 5);
+}
+
+Test(bad_input, null_context_is_an_error_not_a_crash, .timeout = 10)
+{
+    ar_rt *rt = t_rt_mt(1);
+    int res = 1;
+    ar_join h = {0};
+    cr_assert(eq(int, ar_join_poll(&h, NULL, NULL, 0, &res), AR_READY));
+    T_EQ_INT(res, -EBADF);
+    ar_oneshot_tx tx;
+    ar_oneshot_rx rx;
+    T_OK(ar_oneshot_new(&tx, &rx, sizeof(int)));
+    cr_assert(eq(int, ar_oneshot_recv_poll(&rx, NULL, NULL, &res), AR_READY));
+    T_EQ_INT(res, -EINVAL);
+    ar_oneshot_tx_drop(&tx);
+    ar_oneshot_rx_drop(&rx);
+    cr_assert(eq(int, ar_yield_now_poll(NULL, NULL), AR_READY));
+    cr_assert(eq(int, ar_notified_poll(NULL, NULL), AR_READY));
+    ar_rt_free(rt);
+}
+
+/* A drop function that calls ar_rt_shutdown while shutdown is dropping it
+ * gets -EDEADLK instead of deadlocking. */
+static _Atomic int reentrant_rc = 1;
+static ar_rt *reentrant_rt;
+typedef struct pending_forever { int unused; } pending_forever;
+static ar_poll pending_forever_poll(void *p, ar_cx *cx)
+{
+    (void)p;
+    (void)cx;
+    return AR_PENDING;
+}
+static void pending_forever_drop(void *p)
+{
+    (void)p;
+    atomic_store(&reentrant_rc, ar_rt_shutdown(reentrant_rt));
+}
+static const ar_future_vt pending_forever_vt =
+    AR_FUTURE_VT_VOID(pending_forever, pending_forever_poll, pending_forever_drop);
+
+Test(bad_input, shutdown_from_a_drop_function_is_edeadlk, .timeout = 10)
+{
+    reentrant_rt = t_rt_mt(1);
+    pending_forever f = {0};
+    ar_join h;
+    T_OK(ar_spawn(reentrant_rt, &pending_forever_vt, &f, &h));
+    T_OK(ar_rt_shutdown(reentrant_rt));
+    T_EQ_INT(atomic_load(&reentrant_rc), -EDEADLK);
+    T_EQ_INT(ar_join_wait(&h, NULL, 0), -ECANCELED);
+    ar_rt_free(reentrant_rt);
+}

@@ -8,6 +8,8 @@
  */
 #include "helpers.h"
 
+#include <unistd.h>
+
 /* ------------------------------------------------------------------------
  * Shared pieces
  * --------------------------------------------------------------------- */
@@ -1098,3 +1100,98 @@ Test(executor, workers_1, .timeout = 30) { tree_run(1); }
 Test(executor, workers_2, .timeout = 30) { tree_run(2); }
 Test(executor, workers_4, .timeout = 30) { tree_run(4); }
 Test(executor, workers_8, .timeout = 30) { tree_run(8); }
+
+/* ------------------------------------------------------------------------
+ * Plain threads spawning while another thread shuts the runtime down:
+ * every spawn either fails with -ESHUTDOWN or its task is run or dropped
+ * (drop function exactly once, joiner answered).  Nothing leaks (ASan).
+ * --------------------------------------------------------------------- */
+static _Atomic int sd_drops, sd_runs;
+typedef struct sd_task { int unused; } sd_task;
+static ar_poll sd_task_poll(void *p, ar_cx *cx)
+{
+    (void)p;
+    (void)cx;
+    atomic_fetch_add(&sd_runs, 1);
+    return AR_PENDING; /* parks forever: only shutdown ends it */
+}
+static void sd_task_drop(void *p)
+{
+    (void)p;
+    atomic_fetch_add(&sd_drops, 1);
+}
+static const ar_future_vt sd_task_vt =
+    AR_FUTURE_VT_VOID(sd_task, sd_task_poll, sd_task_drop);
+
+typedef struct sd_spawner {
+    ar_rt *rt;
+    int spawned;
+    ar_join h[2000];
+} sd_spawner;
+
+static void *sd_spawn_thread(void *arg)
+{
+    sd_spawner *s = arg;
+    for (int i = 0; i < 2000; i++) {
+        sd_task t = {0};
+        int rc = ar_spawn(s->rt, &sd_task_vt, &t, &s->h[s->spawned]);
+        if (rc == -ESHUTDOWN)
+            break;
+        T_BG_EQ(rc, 0);
+        s->spawned++;
+    }
+    return NULL;
+}
+
+Test(executor, stress_spawns_racing_shutdown, .timeout = 60)
+{
+    for (int round = 0; round < T_N(20); round++) {
+        atomic_store(&sd_drops, 0);
+        atomic_store(&sd_runs, 0);
+        ar_rt *rt = t_rt_mt(2);
+        sd_spawner sp[2] = {{.rt = rt}, {.rt = rt}};
+        pthread_t th[2];
+        for (int i = 0; i < 2; i++)
+            pthread_create(&th[i], NULL, sd_spawn_thread, &sp[i]);
+        usleep((useconds_t)(100 * (round % 5)));
+        T_OK(ar_rt_shutdown(rt));
+        for (int i = 0; i < 2; i++)
+            pthread_join(th[i], NULL);
+        int total = sp[0].spawned + sp[1].spawned;
+        T_EQ_INT(atomic_load(&sd_drops), total);
+        for (int i = 0; i < 2; i++)
+            for (int j = 0; j < sp[i].spawned; j++)
+                T_EQ_INT(ar_join_wait(&sp[i].h[j], NULL, 0), -ECANCELED);
+        ar_rt_free(rt);
+    }
+    T_BG_ASSERT_CLEAN();
+}
+
+/* A multi-thread ar_block_on waiting on something that will never happen
+ * returns -ECANCELED when another thread shuts the runtime down. */
+typedef struct wait_forever { ar_notified w; } wait_forever;
+static ar_poll wait_forever_poll(void *p, ar_cx *cx) { return ar_notified_poll(&((wait_forever *)p)->w, cx); }
+static const ar_future_vt wait_forever_vt = AR_FUTURE_VT_VOID(wait_forever, wait_forever_poll, NULL);
+
+static void *shutdown_later(void *arg)
+{
+    usleep(50000);
+    ar_rt_shutdown(arg);
+    return NULL;
+}
+
+Test(executor, block_on_returns_ecanceled_on_shutdown, .timeout = 20)
+{
+    ar_rt *rt = t_rt_mt(2);
+    ar_notify n;
+    T_OK(ar_notify_init(&n));
+    wait_forever f;
+    ar_notified_init(&f.w, &n);
+    pthread_t th;
+    pthread_create(&th, NULL, shutdown_later, rt);
+    T_EQ_INT(ar_block_on(rt, &wait_forever_vt, &f), -ECANCELED);
+    pthread_join(th, NULL);
+    ar_notified_drop(&f.w);
+    T_OK(ar_notify_destroy(&n));
+    ar_rt_free(rt);
+}

@@ -508,3 +508,46 @@ Test(notify, stress_notify_all_rounds, .timeout = 60)
     T_EQ_INT(ar_notify_waiters(&ra_n), 0);
     T_OK(ar_notify_destroy(&ra_n));
 }
+
+/* A waiter polled with AR_WAKER_NONE (a hand-built context) is still a
+ * registered waiter: it holds its slot, is counted, and is notified. */
+Test(notify, waiter_with_none_waker_keeps_its_slot, .timeout = 10)
+{
+    ar_notify n;
+    T_OK(ar_notify_init(&n));
+    ar_notified a, b;
+    ar_notified_init(&a, &n);
+    ar_notified_init(&b, &n);
+    ar_cx none = {.waker = AR_WAKER_NONE, .budget = 0, .worker = NULL};
+    cr_assert(eq(int, ar_notified_poll(&a, &none), AR_PENDING));
+    T_EQ_INT(ar_notify_waiters(&n), 1);
+    cr_assert(eq(int, ar_notified_poll(&b, &none), AR_PENDING));
+    T_EQ_INT(ar_notify_waiters(&n), 2);
+    T_EQ_INT(ar_notify_destroy(&n), -EBUSY);
+    ar_notify_one(&n); /* FIFO: a */
+    cr_assert(eq(int, ar_notified_poll(&a, &none), AR_READY));
+    cr_assert(eq(int, ar_notified_poll(&b, &none), AR_PENDING));
+    ar_notified_drop(&b);
+    T_EQ_INT(ar_notify_waiters(&n), 0);
+    T_OK(ar_notify_destroy(&n));
+}
+
+/* notify_all wakes the waiters present when it is called, not ones that
+ * register while it runs. */
+Test(notify, notify_all_wakes_only_current_waiters, .timeout = 10)
+{
+    ar_notify n;
+    T_OK(ar_notify_init(&n));
+    t_waker w;
+    t_waker_init(&w);
+    ar_cx cx = t_cx(&w);
+    ar_notified a, late;
+    ar_notified_init(&a, &n);
+    cr_assert(eq(int, ar_notified_poll(&a, &cx), AR_PENDING));
+    ar_notify_all(&n);
+    ar_notified_init(&late, &n);
+    cr_assert(eq(int, ar_notified_poll(&late, &cx), AR_PENDING), "no permit stored");
+    cr_assert(eq(int, ar_notified_poll(&a, &cx), AR_READY));
+    ar_notified_drop(&late);
+    T_OK(ar_notify_destroy(&n));
+}

@@ -635,3 +635,70 @@ Test(task, stress_wake_poll_abort_races, .timeout = 60)
     free(rs);
     free(h);
 }
+
+/* ------------------------------------------------------------------------
+ * Outputs that own memory: vt->drop_output runs exactly once when nobody
+ * takes the output, never when a joiner copied it out.
+ * --------------------------------------------------------------------- */
+static _Atomic int outputs_dropped;
+
+typedef struct owning { char *out; } owning;
+
+static ar_poll owning_poll(void *p, ar_cx *cx)
+{
+    (void)cx;
+    owning *self = p;
+    self->out = malloc(32);
+    strcpy(self->out, "owned output");
+    return AR_READY;
+}
+static void owning_drop_output(void *out)
+{
+    free(*(char **)out);
+    atomic_fetch_add(&outputs_dropped, 1);
+}
+static const ar_future_vt owning_vt =
+    AR_FUTURE_VT_OWNED(owning, owning_poll, NULL, out, owning_drop_output);
+
+Test(task, detached_output_is_dropped_once, .timeout = 20)
+{
+    ar_rt *rt = t_rt_mt(2);
+    atomic_store(&outputs_dropped, 0);
+    for (int i = 0; i < 100; i++) {
+        owning o = {0};
+        T_OK(ar_spawn(rt, &owning_vt, &o, NULL));
+    }
+    T_WAIT_UNTIL(atomic_load(&outputs_dropped) == 100);
+    ar_rt_free(rt);
+    T_EQ_INT(atomic_load(&outputs_dropped), 100);
+}
+
+Test(task, joined_output_belongs_to_the_joiner, .timeout = 20)
+{
+    ar_rt *rt = t_rt_mt(2);
+    atomic_store(&outputs_dropped, 0);
+    owning o = {0};
+    ar_join h;
+    char *got = NULL;
+    T_OK(ar_spawn(rt, &owning_vt, &o, &h));
+    T_OK(ar_join_wait(&h, &got, sizeof got));
+    cr_assert_str_eq(got, "owned output");
+    free(got);
+    ar_rt_free(rt);
+    T_EQ_INT(atomic_load(&outputs_dropped), 0);
+}
+
+Test(task, output_discarded_by_join_or_detach_after_completion_is_dropped, .timeout = 20)
+{
+    ar_rt *rt = t_rt_mt(2);
+    atomic_store(&outputs_dropped, 0);
+    owning a = {0}, b = {0};
+    ar_join ha, hb;
+    T_OK(ar_spawn(rt, &owning_vt, &a, &ha));
+    T_OK(ar_spawn(rt, &owning_vt, &b, &hb));
+    T_OK(ar_join_wait(&ha, NULL, 0)); /* joined, output not wanted */
+    T_WAIT_UNTIL(ar_join_is_finished(&hb));
+    T_OK(ar_join_detach(&hb)); /* finished, then detached */
+    T_EQ_INT(atomic_load(&outputs_dropped), 2);
+    ar_rt_free(rt);
+}

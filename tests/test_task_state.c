@@ -47,6 +47,13 @@ static uint32_t ld(_Atomic uint32_t *s) { return atomic_load(s); }
 /* A freshly spawned joinable task: registry + join handle + queue entry. */
 #define FRESH (NOTIFIED | JOIN_INTEREST | REF(3))
 
+/* ar__st_join_handle_dropped returns the state after; the handle side
+ * drops the join waker when JOIN_WAKER is clear in it. */
+static bool handle_drops_waker(_Atomic uint32_t *s)
+{
+    return !(ar__st_join_handle_dropped(s) & AR__ST_JOIN_WAKER);
+}
+
 Test(task_state, flags_are_distinct_bits_below_refcount, .timeout = STATE_TIMEOUT)
 {
     uint32_t all = RUNNING | COMPLETE | NOTIFIED | JOIN_INTEREST | JOIN_WAKER | CANCELLED |
@@ -337,12 +344,12 @@ Test(task_state, join_handle_dropped_before_complete, .timeout = STATE_TIMEOUT)
 {
     /* No waker stored: handle side owns the (empty) slot. */
     _Atomic uint32_t a = RUNNING | JOIN_INTEREST | REF(3);
-    cr_assert(ar__st_join_handle_dropped(&a));
+    cr_assert(handle_drops_waker(&a));
     ASSERT_ST(&a, RUNNING | REF(3));
 
     /* Waker stored: the handle takes it back and must drop it. */
     _Atomic uint32_t b = NOTIFIED | JOIN_INTEREST | JOIN_WAKER | REF(3);
-    cr_assert(ar__st_join_handle_dropped(&b));
+    cr_assert(handle_drops_waker(&b));
     ASSERT_ST(&b, NOTIFIED | REF(3));
 }
 
@@ -351,14 +358,14 @@ Test(task_state, join_handle_dropped_after_complete, .timeout = STATE_TIMEOUT)
     /* Complete with the waker flag still set: the completing thread is
      * using it; it (not the handle) drops it. */
     _Atomic uint32_t a = COMPLETE | JOIN_INTEREST | JOIN_WAKER | REF(2);
-    cr_assert(not(ar__st_join_handle_dropped(&a)));
+    cr_assert(not(handle_drops_waker(&a)));
     ASSERT_ST(&a, COMPLETE | JOIN_WAKER | REF(2));
     uint32_t after = ar__st_unset_waker_after_complete(&a);
     cr_assert(eq(u32, after & JOIN_INTEREST, 0), "task side must see the handle is gone");
 
     /* Complete, waker already woken and released by the task side. */
     _Atomic uint32_t b = COMPLETE | JOIN_INTEREST | REF(1);
-    cr_assert(ar__st_join_handle_dropped(&b));
+    cr_assert(handle_drops_waker(&b));
     ASSERT_ST(&b, COMPLETE | REF(1));
 }
 
@@ -385,7 +392,7 @@ Test(task_state, seq_wake_while_running, .timeout = STATE_TIMEOUT)
     /* Running + registry references dropped, handle's remains. */
     cr_assert(not(ar__st_ref_dec_n(&s, 2)));
     ASSERT_ST(&s, COMPLETE | JOIN_INTEREST | REF(1));
-    cr_assert(ar__st_join_handle_dropped(&s));
+    cr_assert(handle_drops_waker(&s));
     cr_assert(ar__st_ref_dec_n(&s, 1));
 }
 
@@ -421,7 +428,7 @@ Test(task_state, seq_wake_after_completion, .timeout = STATE_TIMEOUT)
     ASSERT_ACT(ar__st_notify_by_val(&s), AR__ACT_NOTHING);
     ASSERT_ST(&s, COMPLETE | JOIN_INTEREST | REF(2));
     /* Handle released, then the last waker's wake frees the task. */
-    cr_assert(ar__st_join_handle_dropped(&s));
+    cr_assert(handle_drops_waker(&s));
     cr_assert(not(ar__st_ref_dec_n(&s, 1)));
     ASSERT_ACT(ar__st_notify_by_val(&s), AR__ACT_DEALLOC);
     ASSERT_ST(&s, COMPLETE | REF(0));
@@ -439,7 +446,7 @@ Test(task_state, seq_abort_while_queued, .timeout = STATE_TIMEOUT)
     cr_assert(not(ar__st_ref_dec_n(&s, 2)));
     /* The joiner reads RES_CANCELLED (-ECANCELED), then releases. */
     cr_assert(eq(u32, ld(&s) & RES_CANCELLED, RES_CANCELLED));
-    cr_assert(ar__st_join_handle_dropped(&s));
+    cr_assert(handle_drops_waker(&s));
     cr_assert(ar__st_ref_dec_n(&s, 1));
 }
 
@@ -472,7 +479,7 @@ Test(task_state, seq_abort_while_running, .timeout = STATE_TIMEOUT)
     /* Nothing is queued any more: later wakes and aborts are no-ops. */
     ASSERT_ACT(ar__st_notify_by_ref(&s), AR__ACT_NOTHING);
     ASSERT_ACT(ar__st_notify_and_cancel(&s), AR__ACT_NOTHING);
-    cr_assert(ar__st_join_handle_dropped(&s));
+    cr_assert(handle_drops_waker(&s));
     cr_assert(ar__st_ref_dec_n(&s, 1));
 }
 

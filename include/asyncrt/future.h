@@ -149,7 +149,11 @@ static inline bool ar_coop_proceed(ar_cx *cx)
  * name:     type name, for diagnostics and task dumps.
  * size:     sizeof the future struct (at most AR_FUTURE_MAX_SIZE).
  * out_off, out_size: where the output lives inside the future once it is
- *           ready (out_size 0: no output).  A join copies it from there.
+ *           ready (out_size 0: no output).  A join copies it from there
+ *           and the output then belongs to the joiner.
+ * drop_output: releases an output nobody took (the task was detached, or
+ *           joined with out == NULL); NULL when the output owns nothing.
+ *           Runs at most once, on whichever thread lets go of it last.
  * --------------------------------------------------------------------- */
 typedef struct ar_future_vt {
     ar_poll (*poll)(void *self, ar_cx *cx);
@@ -158,6 +162,7 @@ typedef struct ar_future_vt {
     uint32_t size;
     uint32_t out_off;
     uint32_t out_size;
+    void (*drop_output)(void *out);
 } ar_future_vt;
 
 #define AR_FUTURE_MAX_SIZE (1u << 30)
@@ -166,6 +171,12 @@ typedef struct ar_future_vt {
 #define AR_FUTURE_VT(T, poll_fn, drop_fn, out)                                   \
     {.poll = (poll_fn), .drop = (drop_fn), .name = #T, .size = sizeof(T),       \
      .out_off = (uint32_t)offsetof(T, out), .out_size = sizeof(((T *)0)->out)}
+
+/* The same, with a function that releases an output nobody took. */
+#define AR_FUTURE_VT_OWNED(T, poll_fn, drop_fn, out, drop_out_fn)                \
+    {.poll = (poll_fn), .drop = (drop_fn), .name = #T, .size = sizeof(T),       \
+     .out_off = (uint32_t)offsetof(T, out), .out_size = sizeof(((T *)0)->out),  \
+     .drop_output = (drop_out_fn)}
 
 /* The same for a future with no output. */
 #define AR_FUTURE_VT_VOID(T, poll_fn, drop_fn)                                   \

@@ -146,8 +146,8 @@ AR_EXTERN bool ar_join_is_finished(const ar_join *join);
  * thread, between its polls).  Returns 0, -EINVAL (NULL), -ESHUTDOWN,
  * -EDEADLK (called from inside a task: await instead), -EBUSY (another
  * thread is in ar_block_on of the same current-thread runtime), -ECANCELED
- * (current-thread runtime shut down by another thread meanwhile; the future
- * was not finished and is left as it is), -ENOMEM.  The main future's wakers
+ * (the runtime was shut down by another thread meanwhile; the future was
+ * not finished and is left as it is, to be dropped by the caller), -ENOMEM.  The main future's wakers
  * stay safe to use (and do nothing) after ar_block_on returns.
  */
 AR_EXTERN int ar_block_on(ar_rt *rt, const ar_future_vt *vt, void *fut);
