@@ -13,5 +13,6 @@
 #include "asyncrt/oneshot.h"
 #include "asyncrt/notify.h"
 #include "asyncrt/time.h"
+#include "asyncrt/io.h"
 
 #endif

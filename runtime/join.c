@@ -115,7 +115,7 @@ int ar_join_wait(ar_join *h, void *out, size_t out_size)
         return -EDEADLK;
     if (out && out_size != h->task->vt->out_size)
         return -EINVAL;
-    ar__thread_waker *tw = ar__thread_waker_new(NULL);
+    ar__thread_waker *tw = ar__thread_waker_new(NULL, NULL);
     if (!tw)
         return -ENOMEM;
     for (;;) {

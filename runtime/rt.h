@@ -13,6 +13,7 @@
 #include "owned.h"
 #include "park.h"
 #include "queue.h"
+#include "reactor.h"
 #include "wheel.h"
 
 /* Check the injection queue first every this many ticks, so that tasks
@@ -42,6 +43,11 @@ typedef struct ar_worker {
     ar_task *batch[AR__POP_BATCH];
     pthread_t thread;
     bool thread_started;
+    bool ran;              /* a thread was started for it (frees reactor) */
+    _Atomic bool stopped;  /* the thread left its task loop (Release), so
+                            * shutdown may touch its queues (Acquire) */
+    ar__reactor *reactor;  /* NULL without io_uring; written before the
+                            * thread starts, immutable until it exits */
     /* Shared with other threads. */
     ar__parker parker;     /* owner parks, anyone unparks */
     _Alignas(64) ar__queue queue; /* stealers read and CAS head */
@@ -57,6 +63,9 @@ struct ar_rt {
     bool shut_done;           /* under shutdown_mu */
     pthread_mutex_t shutdown_mu;
     _Atomic bool driving;     /* current-thread: a block_on is running */
+    /* Set by shutdown once every task is dropped: lingering workers then
+     * finish their rings' operations and exit (runtime.c step 5). */
+    _Atomic bool drop_done;
     /* Multi-thread ar_block_on calls in progress, so that shutdown can wake
      * them (they return -ECANCELED).  Guarded by blockers_lock. */
     ar__spinlock blockers_lock;
@@ -92,6 +101,7 @@ void ar__notify_parked(ar_rt *rt);
 
 /* Wake worker w if it is parked (it re-checks its queues and timers). */
 void ar__worker_unpark(ar_worker *w);
+void ar__worker_unpark_cb(void *w); /* the same, as a callback */
 
 void *ar__worker_main(void *arg);
 

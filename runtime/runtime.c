@@ -5,20 +5,25 @@
  * Shutdown protocol (ar_rt_shutdown):
  *   1. Set `shutdown` (SeqCst) and unpark every worker; wait for a
  *      current-thread block_on driving the runtime on another thread to
- *      return.  Workers finish the poll they are in and exit; join them.
+ *      return.  Workers finish the poll they are in and stop running tasks.
  *   2. Close every registry shard: spawns now fail with -ESHUTDOWN.
  *   3. Pop every registered task and shut it down: an idle task has its
  *      future dropped (drop function, once) and completes as cancelled.
  *      Drop functions may wake other tasks; those are either complete
  *      already (nothing happens) or still registered (handled in this pass).
  *   4. Wait for wakes from plain threads that submitted a task before it
- *      completed to finish queueing it (remote.h).  Drain LIFO slots,
- *      batches, local queues and the injection queue, releasing each entry;
- *      then close the injection queue (a push now releases its entry).
+ *      completed to finish queueing it (remote.h).  Close the injection
+ *      queue (a push now releases its entry) and drain LIFO slots, batches,
+ *      local queues and the injection queue, releasing each entry.
+ *   5. Workers, which left their loops in step 1, linger on their io_uring
+ *      (only they may use it) serving the cancels of the operations that
+ *      step 3 dropped; now they finish every operation, free their rings
+ *      and exit; join them.
  * After that every task is complete and referenced only by join handles and
  * wakers held by user code, none of which touches the runtime again.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -58,6 +63,17 @@ static void free_aligned(void *p, size_t size)
 
 const char *ar_version(void) { return "0.1.0"; }
 
+/* Said once per process: I/O futures will report -ENOSYS. */
+static void report_no_uring(int err)
+{
+    static _Atomic bool said;
+    if (!atomic_exchange(&said, true))
+        fprintf(stderr,
+                "asyncrt: io_uring unavailable (%s); I/O operations will fail with -ENOSYS "
+                "(timers and tasks work)\n",
+                ar_strerror(err));
+}
+
 void ar_rt_opts_init(ar_rt_opts *opts)
 {
     if (!opts)
@@ -70,6 +86,11 @@ void ar_rt_opts_init(ar_rt_opts *opts)
 
 static void rt_destroy(ar_rt *rt)
 {
+    /* Worker threads free their own rings; what is left is the
+     * current-thread flavour's or that of a worker that never started. */
+    for (uint32_t i = 0; rt->workers && i < rt->nworkers; i++)
+        if (rt->workers[i].reactor && !rt->workers[i].ran)
+            ar__reactor_free(rt->workers[i].reactor);
     for (uint32_t i = 0; rt->workers && i < rt->nworkers; i++)
         ar__shard_destroy(&rt->workers[i].shard);
     ar__shard_destroy(&rt->ext_shard);
@@ -94,16 +115,35 @@ static void wake_blockers(ar_rt *rt)
     ar__spin_unlock(&rt->blockers_lock);
 }
 
+/* Let lingering workers finish their rings and exit; join them. */
+static void join_threads(ar_rt *rt)
+{
+    atomic_store_explicit(&rt->drop_done, true, memory_order_release);
+    for (uint32_t i = 0; i < rt->nworkers; i++)
+        ar__worker_unpark(&rt->workers[i]);
+    for (uint32_t i = 0; i < rt->nworkers; i++) {
+        if (rt->workers[i].thread_started) {
+            pthread_join(rt->workers[i].thread, NULL);
+            rt->workers[i].thread_started = false;
+        }
+    }
+}
+
+/* Stop running tasks: workers leave their loops (and linger on their
+ * rings, see worker.c) and a current-thread driver returns. */
 static void stop_threads(ar_rt *rt)
 {
     atomic_store_explicit(&rt->shutdown, true, memory_order_seq_cst);
     wake_blockers(rt);
     for (uint32_t i = 0; i < rt->nworkers; i++)
-        ar__unpark(&rt->workers[i].parker);
+        ar__worker_unpark(&rt->workers[i]);
+    /* Wait until every worker thread has left its task loop: from then on
+     * its queues, LIFO slot and registry shard are ours to drain. */
     for (uint32_t i = 0; i < rt->nworkers; i++) {
-        if (rt->workers[i].thread_started) {
-            pthread_join(rt->workers[i].thread, NULL);
-            rt->workers[i].thread_started = false;
+        ar_worker *w = &rt->workers[i];
+        while (w->thread_started && !atomic_load_explicit(&w->stopped, memory_order_acquire)) {
+            ar__worker_unpark(w);
+            sched_yield();
         }
     }
     /* A current-thread block_on on another thread sees `shutdown` and
@@ -147,6 +187,7 @@ int ar_rt_new(ar_rt **out, const ar_rt_opts *opts)
     rt->nthreads = 0;
     atomic_init(&rt->shutdown, false);
     atomic_init(&rt->driving, false);
+    atomic_init(&rt->drop_done, false);
     rt->shut_done = false;
     pthread_mutex_init(&rt->shutdown_mu, NULL);
     ar__spin_init(&rt->blockers_lock);
@@ -165,17 +206,25 @@ int ar_rt_new(ar_rt **out, const ar_rt_opts *opts)
         w->rt = rt;
         w->index = i;
         w->lifo_enabled = true;
+        atomic_init(&w->stopped, false);
         ar__parker_init(&w->parker);
         ar__queue_init(&w->queue);
         ar__shard_init(&w->shard, rt, false);
         ar__wheel_init(&w->wheel);
+        int urc = ar__reactor_new(&w->reactor, rt->flavor == AR_RT_MULTI_THREAD,
+                                  ar__worker_unpark_cb, w);
+        if (urc)
+            report_no_uring(urc);
     }
     if (rt->flavor == AR_RT_MULTI_THREAD) {
         for (uint32_t i = 0; i < nworkers; i++) {
             ar_worker *w = &rt->workers[i];
+            w->ran = true; /* the thread owns (and frees) its ring */
             int err = pthread_create(&w->thread, NULL, ar__worker_main, w);
             if (err) {
+                w->ran = false;
                 stop_threads(rt);
+                join_threads(rt);
                 rt_destroy(rt);
                 return -err;
             }
@@ -244,6 +293,7 @@ int ar_rt_shutdown(ar_rt *rt)
     ar__remote_quiesce();
     ar__inject_close(&rt->inject); /* from now on a push releases its entry */
     drain_entries(rt);                                   /* step 4 */
+    join_threads(rt);                                    /* step 5 */
     rt->shut_done = true;
     in_shutdown = false;
     pthread_mutex_unlock(&rt->shutdown_mu);
@@ -302,7 +352,7 @@ int ar_spawn(ar_rt *rt, const ar_future_vt *vt, const void *fut, ar_join *join)
 
 static int block_on_thread(ar_rt *rt, const ar_future_vt *vt, void *fut)
 {
-    ar__thread_waker *tw = ar__thread_waker_new(NULL);
+    ar__thread_waker *tw = ar__thread_waker_new(NULL, NULL);
     if (!tw)
         return -ENOMEM;
     ar__blocker me = {.next = NULL, .prev = NULL, .tw = tw};
@@ -360,7 +410,7 @@ int ar_block_on(ar_rt *rt, const ar_future_vt *vt, void *fut)
     if (atomic_load_explicit(&rt->shutdown, memory_order_seq_cst)) {
         rc = -ESHUTDOWN;
     } else {
-        ar__thread_waker *tw = ar__thread_waker_new(&rt->workers[0].parker);
+        ar__thread_waker *tw = ar__thread_waker_new(ar__worker_unpark_cb, &rt->workers[0]);
         if (!tw) {
             rc = -ENOMEM;
         } else {

@@ -10,8 +10,8 @@ static void tw_wake(ar_waker_obj *o)
     ar__thread_waker *tw = (ar__thread_waker *)o;
     atomic_store_explicit(&tw->woken, true, memory_order_release);
     ar__spin_lock(&tw->lock);
-    if (tw->target)
-        ar__unpark(tw->target);
+    if (tw->unpark)
+        tw->unpark(tw->arg);
     ar__spin_unlock(&tw->lock);
 }
 
@@ -30,7 +30,9 @@ static void tw_drop(ar_waker_obj *o)
 
 static const ar_waker_vtable tw_vt = {tw_wake, tw_clone, tw_drop};
 
-ar__thread_waker *ar__thread_waker_new(ar__parker *target)
+static void unpark_own(void *arg) { ar__unpark(arg); }
+
+ar__thread_waker *ar__thread_waker_new(void (*unpark)(void *arg), void *arg)
 {
     ar__thread_waker *tw = ar__alloc(sizeof *tw);
     if (!tw)
@@ -40,7 +42,8 @@ ar__thread_waker *ar__thread_waker_new(ar__parker *target)
     atomic_init(&tw->woken, true);
     ar__spin_init(&tw->lock);
     ar__parker_init(&tw->own);
-    tw->target = target ? target : &tw->own;
+    tw->unpark = unpark ? unpark : unpark_own;
+    tw->arg = unpark ? arg : &tw->own;
     return tw;
 }
 
@@ -54,7 +57,7 @@ bool ar__thread_waker_take(ar__thread_waker *tw)
 void ar__thread_waker_detach(ar__thread_waker *tw)
 {
     ar__spin_lock(&tw->lock);
-    tw->target = NULL;
+    tw->unpark = NULL;
     ar__spin_unlock(&tw->lock);
     tw_drop(&tw->obj);
 }

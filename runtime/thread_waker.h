@@ -5,9 +5,10 @@
  * Heap-allocated and reference counted, because clones handed to futures
  * may outlive the call that made them (a join waker left in a task, a
  * notify waiter never polled again); a late wake must never touch freed
- * memory.  `target` is the parker to unpark: the waker's own, or (current-
- * thread flavour) the driving worker's; ar__thread_waker_detach sets it to
- * NULL under `lock`, after which wakes only set the flag.
+ * memory.  `unpark(arg)` wakes the waiting thread: by default it unparks the
+ * waker's own parker; the current-thread flavour passes the driving
+ * worker's unpark (which may be a ring wake-up).  ar__thread_waker_detach
+ * clears it under `lock`, after which wakes only set the flag.
  */
 #ifndef AR_RUNTIME_THREAD_WAKER_H
 #define AR_RUNTIME_THREAD_WAKER_H
@@ -23,14 +24,15 @@ typedef struct ar__thread_waker {
     ar_waker_obj obj;
     _Atomic uint32_t refs;
     _Atomic bool woken;    /* set by wakers (Release), taken by the owner */
-    ar__spinlock lock;     /* guards target */
-    ar__parker *target;
+    ar__spinlock lock;     /* guards unpark/arg */
+    void (*unpark)(void *arg);
+    void *arg;
     ar__parker own;
 } ar__thread_waker;
 
-/* target NULL: unpark the waker's own parker.  Starts with woken = true so
+/* unpark NULL: unpark the waker's own parker.  Starts with woken = true so
  * the first poll happens at once.  NULL on out of memory. */
-ar__thread_waker *ar__thread_waker_new(ar__parker *target);
+ar__thread_waker *ar__thread_waker_new(void (*unpark)(void *arg), void *arg);
 ar_waker ar__thread_waker_get(ar__thread_waker *tw); /* borrowed */
 /* Take the woken flag (true if a wake arrived since the last take). */
 bool ar__thread_waker_take(ar__thread_waker *tw);

@@ -45,7 +45,32 @@ static inline uint32_t next_rand(ar_worker *w)
     return (uint32_t)((x * 0x2545F4914F6CDD1DULL) >> 32);
 }
 
-void ar__worker_unpark(ar_worker *w) { ar__unpark(&w->parker); }
+void ar__worker_unpark(ar_worker *w)
+{
+    if (w->reactor)
+        ar__reactor_unpark(w->reactor, &w->parker);
+    else
+        ar__unpark(&w->parker);
+}
+
+void ar__worker_unpark_cb(void *w) { ar__worker_unpark(w); }
+
+/* Sleep until unparked, an I/O completion or the timeout.  With a ring,
+ * the wait is in io_uring_enter, which also submits what was prepared. */
+static void park_wait(ar_worker *w, uint64_t timeout_ns)
+{
+    if (w->reactor)
+        ar__reactor_turn(w->reactor, &w->parker, true, timeout_ns);
+    else
+        ar__park_timeout(&w->parker, timeout_ns);
+}
+
+/* Submit prepared SQEs and reap completions without blocking. */
+static inline void poll_io(ar_worker *w)
+{
+    if (w->reactor && ar__reactor_pending(w->reactor))
+        ar__reactor_turn(w->reactor, &w->parker, false, 0);
+}
 
 void ar__notify_parked(ar_rt *rt)
 {
@@ -246,7 +271,7 @@ static void park(ar_worker *w)
     if (last)
         notify_if_work_pending(rt);
     while (!is_shutdown(rt)) {
-        ar__park_timeout(&w->parker, park_timeout_ns(w));
+        park_wait(w, park_timeout_ns(w));
         process_timers(w);
         if (has_local_work(w)) {
             /* Unparked for our own reasons: leave the sleepers ourselves.
@@ -271,7 +296,7 @@ static void park_current(ar_worker *w, _Atomic bool *woken)
     if (process_timers(w) || has_local_work(w) || !ar__inject_is_empty(&w->rt->inject) ||
         atomic_load_explicit(woken, memory_order_acquire) || is_shutdown(w->rt))
         return;
-    ar__park_timeout(&w->parker, park_timeout_ns(w));
+    park_wait(w, park_timeout_ns(w));
     process_timers(w);
 }
 
@@ -287,10 +312,17 @@ static void worker_init_tls(ar_worker *w)
 static bool tick(ar_worker *w)
 {
     w->tick++;
-    /* Maintenance: timers are also fired while the worker stays busy. */
-    if (w->tick % AR__GLOBAL_QUEUE_INTERVAL == 0)
+    /* Maintenance: timers and I/O are also driven while the worker stays
+     * busy. */
+    if (w->tick % AR__GLOBAL_QUEUE_INTERVAL == 0) {
         process_timers(w);
+        poll_io(w);
+    }
     ar_task *t = next_task(w);
+    if (!t && w->reactor && ar__reactor_pending(w->reactor)) {
+        poll_io(w); /* completions may have made tasks runnable */
+        t = next_task(w);
+    }
     /* Even a single worker goes through the searching state: parking as the
      * last searcher is what re-checks the injection queue (idle.h step 4). */
     if (!t && w->rt->flavor == AR_RT_MULTI_THREAD)
@@ -309,6 +341,8 @@ void *ar__worker_main(void *arg)
     snprintf(name, sizeof name, "ar-worker-%u", w->index);
     pthread_setname_np(pthread_self(), name);
     worker_init_tls(w);
+    if (w->reactor && ar__reactor_enable(w->reactor) == 0)
+        ar__tls_reactor = w->reactor;
     while (!is_shutdown(rt)) {
         if (!tick(w))
             park(w);
@@ -317,7 +351,17 @@ void *ar__worker_main(void *arg)
         w->searching = false;
         ar__idle_from_searching(&rt->idle);
     }
+    /* Linger (shutdown step 5): no more tasks run here, but the ring must
+     * keep serving cancels of the operations of tasks that shutdown drops,
+     * and only this thread may use it.  Wakes from here are remote ones. */
     ar__tls_worker = NULL;
+    atomic_store_explicit(&w->stopped, true, memory_order_release);
+    if (w->reactor) {
+        while (!atomic_load_explicit(&rt->drop_done, memory_order_acquire))
+            ar__reactor_turn(w->reactor, &w->parker, true, UINT64_MAX);
+        ar__reactor_free(w->reactor);
+        ar__tls_reactor = NULL;
+    }
     return NULL;
 }
 
@@ -327,6 +371,7 @@ int ar__worker_block_on(ar_worker *w, const ar_future_vt *vt, void *fut,
     ar_rt *rt = w->rt;
     int rc = 0;
     worker_init_tls(w);
+    ar__tls_reactor = w->reactor;
     for (;;) {
         if (is_shutdown(rt)) {
             rc = -ECANCELED; /* shut down from another thread meanwhile */
@@ -358,5 +403,6 @@ int ar__worker_block_on(ar_worker *w, const ar_future_vt *vt, void *fut,
     }
     w->searching = false;
     ar__tls_worker = NULL;
+    ar__tls_reactor = NULL;
     return rc;
 }

@@ -1,0 +1,115 @@
+/*
+ * asyncrt/io.h - I/O operations as futures, driven by io_uring.
+ *
+ * One future type, ar_io, for every operation: initialise it with one of
+ * the ar_io_* calls below, poll it with ar_io_poll until AR_READY, then read
+ * io->res: a byte count (recv/send/read/write), a new descriptor (accept,
+ * openat), 0 (connect, close, fsync, shutdown) or -errno, exactly as the
+ * kernel reports it.  ar_io is embedded by value (about 80 bytes) and
+ * costs one allocation per operation, which holds everything the kernel
+ * reads or writes.
+ *
+ * Safety of buffers: data to send/write is copied when the operation is
+ * first polled (the caller's buffer is free from then on); data received is
+ * copied into the caller's buffer when the future completes.  So dropping
+ * an operation in flight (ar_io_drop) is always safe: the reactor cancels
+ * it and keeps its memory until the kernel is done; a descriptor produced
+ * by a cancelled accept or openat is closed, not leaked.
+ *
+ * The operation is submitted on the ring of the worker that first polls it
+ * (from a plain thread in ar_block_on: worker 0's) and completes there; the
+ * task may have moved to another worker meanwhile and is woken wherever it
+ * is.  When io_uring is unavailable (seccomp, kernel.io_uring_disabled, old
+ * kernels) every operation completes with -ENOSYS and the runtime says so
+ * once on stderr.  (An epoll fallback is planned, not written.)
+ */
+#ifndef ASYNCRT_IO_H
+#define ASYNCRT_IO_H
+
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "future.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Largest buffer one operation takes (larger requests are refused). */
+#define AR_IO_MAX_LEN (64u << 20)
+
+typedef struct ar_io {
+    struct ar__op *op; /* private */
+    int64_t res;       /* result once ready */
+    void *buf;         /* private: caller's buffer (recv/read target) */
+    const void *src;   /* private: send/write source until first poll */
+    struct sockaddr *addr_out; /* private: accept's peer address */
+    socklen_t *addrlen_io;     /* private */
+    const struct sockaddr *addr_in; /* private: connect's address */
+    uint64_t off;
+    uint32_t len;
+    int fd;
+    int flags;
+    uint32_t mode;
+    uint16_t kind;
+    uint16_t state; /* private: init, submitted, done */
+} ar_io;
+
+/* Receive up to len bytes (recv(2) flags). */
+AR_EXTERN void ar_io_recv(ar_io *io, int fd, void *buf, size_t len, int flags);
+/* Send len bytes of buf (copied at the first poll). */
+AR_EXTERN void ar_io_send(ar_io *io, int fd, const void *buf, size_t len, int flags);
+/* Read/write at offset off (-1: the file position, as for pipes/sockets). */
+AR_EXTERN void ar_io_read(ar_io *io, int fd, void *buf, size_t len, int64_t off);
+AR_EXTERN void ar_io_write(ar_io *io, int fd, const void *buf, size_t len, int64_t off);
+/* Accept a connection; addr/addrlen may be NULL.  flags: SOCK_CLOEXEC... */
+AR_EXTERN void ar_io_accept(ar_io *io, int fd, struct sockaddr *addr, socklen_t *addrlen,
+                            int flags);
+/* Connect fd to addr (copied at the first poll). */
+AR_EXTERN void ar_io_connect(ar_io *io, int fd, const struct sockaddr *addr, socklen_t len);
+/* Open path relative to dirfd (AT_FDCWD); path is copied at the first poll. */
+AR_EXTERN void ar_io_openat(ar_io *io, int dirfd, const char *path, int flags, mode_t mode);
+AR_EXTERN void ar_io_close(ar_io *io, int fd);
+/* flags: 0 or IORING_FSYNC_DATASYNC (1). */
+AR_EXTERN void ar_io_fsync(ar_io *io, int fd, unsigned flags);
+AR_EXTERN void ar_io_shutdown(ar_io *io, int fd, int how);
+
+/* AR_READY when done; the result is in io->res.  Bad parameters (NULL
+ * buffer with len > 0, len > AR_IO_MAX_LEN, unknown kind) give -EINVAL, out
+ * of memory -ENOMEM, no io_uring -ENOSYS, all as io->res. */
+AR_EXTERN ar_poll ar_io_poll(ar_io *io, ar_cx *cx);
+
+/* Abandon the operation (cancel it if in flight).  Safe in any state. */
+AR_EXTERN void ar_io_drop(ar_io *io);
+
+/* ---- TCP helpers ---------------------------------------------------- */
+
+/* A listening TCP socket on a numeric IPv4 or IPv6 address ("0.0.0.0",
+ * "::1", NULL = "127.0.0.1"), SO_REUSEADDR, CLOEXEC.  port 0 picks a free
+ * port (see ar_tcp_local_port).  Returns the descriptor or -errno. */
+AR_EXTERN int ar_tcp_listen(const char *ip, uint16_t port, int backlog);
+/* The local port of a bound socket, or -errno. */
+AR_EXTERN int ar_tcp_local_port(int fd);
+/* Fill *ss from a numeric address and port.  Returns its length or -EINVAL. */
+AR_EXTERN int ar_sockaddr_from(const char *ip, uint16_t port, struct sockaddr_storage *ss);
+
+/* Future: connect a new TCP socket to ip:port.  When ready, res is the
+ * connected descriptor (TCP_NODELAY set) or -errno (no descriptor left). */
+typedef struct ar_tcp_connect {
+    ar_io io;
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    int fd;
+    int res;
+    int started;
+} ar_tcp_connect;
+
+AR_EXTERN void ar_tcp_connect_init(ar_tcp_connect *c, const char *ip, uint16_t port);
+AR_EXTERN ar_poll ar_tcp_connect_poll(ar_tcp_connect *c, ar_cx *cx);
+AR_EXTERN void ar_tcp_connect_drop(ar_tcp_connect *c);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

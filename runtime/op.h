@@ -1,0 +1,77 @@
+/*
+ * runtime/op.h - an I/O operation in flight: the memory the kernel reads
+ * and writes belongs to this heap block, never to the future, so that a
+ * future dropped mid-flight cannot leave the kernel writing into freed or
+ * reused memory (DESIGN.md section 3).
+ *
+ * Ownership and states (all fields below `lock` are guarded by it):
+ *   QUEUED    created by a future on a thread that does not own the target
+ *             ring; sits on the ring's remote stack until the owner preps it.
+ *   INFLIGHT  an SQE was prepared on the owner's ring; the kernel owns
+ *             `data`/`addr` until the CQE.
+ *   DONE      the CQE arrived: res/cqe_flags are set.
+ * orphaned: the future was dropped.  Whoever sees the op both orphaned and
+ *   no longer needed by the kernel (DONE, or QUEUED and never submitted)
+ *   and not on a remote stack frees it, closing a descriptor the operation
+ *   produced (accept, openat) so that none leaks.
+ * in_stack: the op is linked on its owner's remote stack (for submission
+ *   or for a cancel request); only the owner unlinks it, and an op is not
+ *   freed while linked.
+ * The future side frees a DONE op that is not orphaned, after copying out.
+ */
+#ifndef AR_RUNTIME_OP_H
+#define AR_RUNTIME_OP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "asyncrt/future.h"
+#include "spinlock.h"
+
+struct ar__reactor;
+
+enum ar__op_kind {
+    AR__OP_RECV = 1,
+    AR__OP_SEND,
+    AR__OP_READ,
+    AR__OP_WRITE,
+    AR__OP_ACCEPT,
+    AR__OP_CONNECT,
+    AR__OP_OPENAT,
+    AR__OP_CLOSE,
+    AR__OP_FSYNC,
+    AR__OP_SHUTDOWN,
+};
+
+enum ar__op_state { AR__OPS_QUEUED = 1, AR__OPS_INFLIGHT, AR__OPS_DONE };
+
+typedef struct ar__op {
+    ar__spinlock lock;
+    uint8_t kind;
+    uint8_t state;
+    bool orphaned;
+    bool in_stack;
+    int32_t res;
+    uint32_t cqe_flags;
+    ar_waker waker;
+    struct ar__reactor *owner; /* immutable once submitted */
+    struct ar__op *next;       /* remote stack link (owner unlinks) */
+    /* Parameters (immutable after creation). */
+    int fd;
+    int flags;
+    uint32_t len;
+    uint32_t mode;
+    uint64_t off;
+    socklen_t addrlen;
+    struct sockaddr_storage addr; /* connect: in; accept: out */
+    size_t size;                  /* allocation size */
+    _Alignas(16) unsigned char data[]; /* recv/read target, send/write source, path */
+} ar__op;
+
+ar__op *ar__op_new(uint8_t kind, size_t data_len);
+/* Free an op nobody needs any more (closes a produced descriptor if the op
+ * was orphaned and succeeded). */
+void ar__op_release(ar__op *op);
+
+#endif

@@ -1,0 +1,419 @@
+/*
+ * runtime/reactor_uring.c - the io_uring driver (see reactor.h).  The only
+ * file that includes liburing.h.
+ *
+ * user_data: an ar__op pointer, or one of two tags: TAG_CANCEL (the CQE of
+ * a cancel request: ignored; the cancelled op gets its own CQE) and
+ * TAG_EVENT (the eventfd read that wakes a parked owner).
+ *
+ * Counters (owner only): inflight = ops whose CQE is still to come;
+ * unsubmitted = SQEs prepared since the last io_uring_enter.
+ * remote: Treiber stack of ops pushed by other threads (CAS push, exchange
+ * pop-all by the owner; Release on push pairs with Acquire on pop).
+ */
+#include <errno.h>
+#include <liburing.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "reactor.h"
+
+#define TAG_CANCEL ((uint64_t)0)
+#define TAG_EVENT ((uint64_t)1)
+#define RING_ENTRIES 1024u
+
+struct ar__reactor {
+    struct io_uring ring;
+    int evfd;
+    bool ev_armed;
+    uint64_t evbuf;
+    uint32_t inflight;
+    uint32_t unsubmitted;
+    void (*wake)(void *);
+    void *wake_arg;
+    _Atomic(ar__op *) remote;
+};
+
+__thread ar__reactor *ar__tls_reactor __attribute__((tls_model("initial-exec")));
+
+/* ---- ops ---- */
+
+ar__op *ar__op_new(uint8_t kind, size_t data_len)
+{
+    size_t size = sizeof(ar__op) + data_len;
+    ar__op *op = ar__alloc(size);
+    if (!op)
+        return NULL;
+    memset(op, 0, sizeof *op);
+    ar__spin_init(&op->lock);
+    op->kind = kind;
+    op->size = size;
+    op->fd = -1;
+    return op;
+}
+
+void ar__op_release(ar__op *op)
+{
+    if (op->orphaned && op->state == AR__OPS_DONE && op->res >= 0 &&
+        (op->kind == AR__OP_ACCEPT || op->kind == AR__OP_OPENAT))
+        close(op->res); /* produced for a future that is gone: no leak */
+    ar_waker_drop(op->waker);
+    ar__free(op, op->size);
+}
+
+/* ---- ring ---- */
+
+static int setup(struct io_uring *ring, bool single_issuer)
+{
+    struct io_uring_params p;
+    /* A worker's ring is made by ar_rt_new but used by the worker thread:
+     * created disabled, enabled by that thread (ar__reactor_enable), which
+     * then is its single issuer. */
+    unsigned tries[] = {
+        single_issuer ? IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+                            IORING_SETUP_R_DISABLED
+                      : 0,
+        IORING_SETUP_COOP_TASKRUN,
+        0,
+    };
+    int rc = -ENOSYS;
+    for (unsigned i = 0; i < sizeof tries / sizeof tries[0]; i++) {
+        if (i == 0 && !single_issuer)
+            continue;
+        memset(&p, 0, sizeof p);
+        p.flags = tries[i] | IORING_SETUP_CQSIZE;
+        p.cq_entries = RING_ENTRIES * 4; /* completions may outnumber SQEs */
+        rc = io_uring_queue_init_params(RING_ENTRIES, ring, &p);
+        if (rc == 0)
+            return 0;
+        if (rc != -EINVAL)
+            break; /* ENOSYS, EPERM, ENOMEM: fewer flags will not help */
+    }
+    return rc;
+}
+
+static struct io_uring_sqe *get_sqe(ar__reactor *r)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
+    while (!sqe) {
+        /* SQ full: hand what we have to the kernel and try again. */
+        io_uring_submit(&r->ring);
+        r->unsubmitted = 0;
+        sqe = io_uring_get_sqe(&r->ring);
+    }
+    r->unsubmitted++;
+    return sqe;
+}
+
+static void arm_event(ar__reactor *r)
+{
+    struct io_uring_sqe *sqe = get_sqe(r);
+    io_uring_prep_read(sqe, r->evfd, &r->evbuf, sizeof r->evbuf, 0);
+    io_uring_sqe_set_data64(sqe, TAG_EVENT);
+    r->ev_armed = true;
+}
+
+int ar__reactor_new(ar__reactor **out, bool single_issuer, void (*wake)(void *), void *arg)
+{
+    *out = NULL;
+    ar__reactor *r = ar__calloc(sizeof *r);
+    if (!r)
+        return -ENOMEM;
+    int rc = setup(&r->ring, single_issuer);
+    if (rc) {
+        ar__free(r, sizeof *r);
+        return rc;
+    }
+    r->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (r->evfd < 0) {
+        rc = -errno;
+        io_uring_queue_exit(&r->ring);
+        ar__free(r, sizeof *r);
+        return rc;
+    }
+    r->wake = wake;
+    r->wake_arg = arg;
+    atomic_init(&r->remote, NULL);
+    arm_event(r);
+    *out = r;
+    return 0;
+}
+
+/* Owner: prepare the SQE of op (state QUEUED -> INFLIGHT). */
+static void prep(ar__reactor *r, ar__op *op)
+{
+    struct io_uring_sqe *sqe = get_sqe(r);
+    switch (op->kind) {
+    case AR__OP_RECV:
+        io_uring_prep_recv(sqe, op->fd, op->data, op->len, op->flags);
+        break;
+    case AR__OP_SEND:
+        io_uring_prep_send(sqe, op->fd, op->data, op->len, op->flags);
+        break;
+    case AR__OP_READ:
+        io_uring_prep_read(sqe, op->fd, op->data, op->len, op->off);
+        break;
+    case AR__OP_WRITE:
+        io_uring_prep_write(sqe, op->fd, op->data, op->len, op->off);
+        break;
+    case AR__OP_ACCEPT:
+        op->addrlen = sizeof op->addr;
+        io_uring_prep_accept(sqe, op->fd, (struct sockaddr *)&op->addr, &op->addrlen, op->flags);
+        break;
+    case AR__OP_CONNECT:
+        io_uring_prep_connect(sqe, op->fd, (struct sockaddr *)&op->addr, op->addrlen);
+        break;
+    case AR__OP_OPENAT:
+        io_uring_prep_openat(sqe, op->fd, (const char *)op->data, op->flags, op->mode);
+        break;
+    case AR__OP_CLOSE:
+        io_uring_prep_close(sqe, op->fd);
+        break;
+    case AR__OP_FSYNC:
+        io_uring_prep_fsync(sqe, op->fd, (unsigned)op->flags);
+        break;
+    case AR__OP_SHUTDOWN:
+        io_uring_prep_shutdown(sqe, op->fd, op->flags);
+        break;
+    default:
+        io_uring_prep_nop(sqe);
+        break;
+    }
+    io_uring_sqe_set_data(sqe, op);
+    r->inflight++;
+}
+
+static void prep_cancel(ar__reactor *r, ar__op *op)
+{
+    struct io_uring_sqe *sqe = get_sqe(r);
+    io_uring_prep_cancel(sqe, op, 0);
+    io_uring_sqe_set_data64(sqe, TAG_CANCEL);
+}
+
+static void push_remote(ar__reactor *r, ar__op *op)
+{
+    ar__op *head = atomic_load_explicit(&r->remote, memory_order_relaxed);
+    do {
+        op->next = head;
+    } while (!atomic_compare_exchange_weak_explicit(&r->remote, &head, op, memory_order_release,
+                                                    memory_order_relaxed));
+    r->wake(r->wake_arg);
+}
+
+/* Owner: what other threads asked for. */
+static void take_remote(ar__reactor *r)
+{
+    if (!atomic_load_explicit(&r->remote, memory_order_relaxed))
+        return;
+    ar__op *list = atomic_exchange_explicit(&r->remote, NULL, memory_order_acquire);
+    ar__op *fifo = NULL; /* reverse: oldest request first */
+    while (list) {
+        ar__op *n = list->next;
+        list->next = fifo;
+        fifo = list;
+        list = n;
+    }
+    while (fifo) {
+        ar__op *op = fifo;
+        fifo = op->next;
+        ar__spin_lock(&op->lock);
+        op->in_stack = false;
+        uint8_t st = op->state;
+        bool orphan = op->orphaned;
+        if (!orphan && st == AR__OPS_QUEUED)
+            op->state = AR__OPS_INFLIGHT;
+        ar__spin_unlock(&op->lock);
+        if (orphan) {
+            if (st == AR__OPS_INFLIGHT)
+                prep_cancel(r, op); /* freed at its CQE */
+            else
+                ar__op_release(op); /* never submitted, or already done */
+        } else if (st == AR__OPS_QUEUED) {
+            prep(r, op);
+        }
+    }
+}
+
+static void complete_op(ar__reactor *r, ar__op *op, int res, uint32_t flags)
+{
+    r->inflight--;
+    ar__spin_lock(&op->lock);
+    op->res = res;
+    op->cqe_flags = flags;
+    op->state = AR__OPS_DONE;
+    bool orphan = op->orphaned, linked = op->in_stack;
+    ar_waker w = op->waker;
+    op->waker = AR_WAKER_NONE;
+    ar__spin_unlock(&op->lock);
+    if (orphan) {
+        ar_waker_drop(w);
+        if (!linked)
+            ar__op_release(op); /* a linked op is freed when unlinked */
+    } else {
+        ar_waker_wake(w); /* safety: op may be freed by its future from here */
+    }
+}
+
+static void reap(ar__reactor *r)
+{
+    struct io_uring_cqe *cqe;
+    unsigned head, n = 0;
+    io_uring_for_each_cqe(&r->ring, head, cqe)
+    {
+        uint64_t ud = io_uring_cqe_get_data64(cqe);
+        if (ud == TAG_EVENT)
+            r->ev_armed = false;
+        else if (ud != TAG_CANCEL)
+            complete_op(r, (ar__op *)(uintptr_t)ud, cqe->res, cqe->flags);
+        n++;
+    }
+    io_uring_cq_advance(&r->ring, n);
+}
+
+bool ar__reactor_pending(ar__reactor *r)
+{
+    return r->inflight || r->unsubmitted ||
+           atomic_load_explicit(&r->remote, memory_order_relaxed) != NULL;
+}
+
+enum { P_EMPTY = 0, P_PARKED = 1, P_NOTIFIED = 2 }; /* park.c's states */
+
+void ar__reactor_turn(ar__reactor *r, ar__parker *p, bool park, uint64_t timeout_ns)
+{
+    take_remote(r);
+    if (park) {
+        uint32_t expect = P_NOTIFIED;
+        if (atomic_compare_exchange_strong_explicit(&p->state, &expect, P_EMPTY,
+                                                    memory_order_acquire, memory_order_relaxed))
+            park = false; /* an unpark already arrived */
+        else {
+            expect = P_EMPTY;
+            if (!atomic_compare_exchange_strong_explicit(&p->state, &expect, P_PARKED,
+                                                         memory_order_seq_cst,
+                                                         memory_order_seq_cst)) {
+                atomic_store_explicit(&p->state, P_EMPTY, memory_order_seq_cst);
+                park = false;
+            }
+        }
+        /* Requests pushed before we were PARKED did not write the eventfd
+         * (the pusher saw us not parked... or did: either way look again). */
+        take_remote(r);
+    }
+    if (!r->ev_armed)
+        arm_event(r);
+    if (park) {
+        struct __kernel_timespec ts, *tsp = NULL;
+        if (timeout_ns != UINT64_MAX) {
+            ts.tv_sec = (long long)(timeout_ns / 1000000000u);
+            ts.tv_nsec = (long long)(timeout_ns % 1000000000u);
+            tsp = &ts;
+        }
+        struct io_uring_cqe *cqe;
+        io_uring_submit_and_wait_timeout(&r->ring, &cqe, 1, tsp, NULL);
+        /* Consume the park (a late unpark leaves one spurious eventfd CQE). */
+        atomic_exchange_explicit(&p->state, P_EMPTY, memory_order_acquire);
+    } else if (r->unsubmitted || r->inflight) {
+        io_uring_submit_and_get_events(&r->ring);
+    }
+    r->unsubmitted = 0;
+    reap(r);
+    if (!r->ev_armed) {
+        /* The eventfd fired: drain it so the next write wakes us again. */
+        uint64_t v;
+        while (read(r->evfd, &v, sizeof v) > 0) {
+        }
+        arm_event(r);
+    }
+}
+
+void ar__reactor_unpark(ar__reactor *r, ar__parker *p)
+{
+    uint32_t prev = atomic_exchange_explicit(&p->state, P_NOTIFIED, memory_order_seq_cst);
+    if (prev == P_PARKED) {
+        uint64_t one = 1;
+        ssize_t n = write(r->evfd, &one, sizeof one);
+        (void)n; /* EAGAIN: the counter is saturated, a wake is pending */
+    }
+}
+
+void ar__reactor_submit(ar__reactor *r, ar__op *op)
+{
+    op->owner = r;
+    if (ar__tls_reactor == r) {
+        op->state = AR__OPS_INFLIGHT; /* not yet visible to anyone else */
+        prep(r, op);
+        return;
+    }
+    op->state = AR__OPS_QUEUED;
+    op->in_stack = true;
+    push_remote(r, op);
+}
+
+void ar__reactor_drop_op(ar__op *op)
+{
+    ar__reactor *r = op->owner;
+    ar__spin_lock(&op->lock);
+    if (op->state == AR__OPS_DONE && !op->in_stack) {
+        op->orphaned = true;
+        ar__spin_unlock(&op->lock);
+        ar__op_release(op);
+        return;
+    }
+    op->orphaned = true;
+    bool cancel_here = false, push = false;
+    if (op->state == AR__OPS_INFLIGHT && !op->in_stack) {
+        if (ar__tls_reactor == r)
+            cancel_here = true;
+        else
+            op->in_stack = push = true;
+    }
+    /* QUEUED or already linked: the owner sees `orphaned` when it unlinks. */
+    ar__spin_unlock(&op->lock);
+    if (cancel_here)
+        prep_cancel(r, op);
+    else if (push)
+        push_remote(r, op);
+}
+
+int ar__reactor_enable(ar__reactor *r)
+{
+    if (!(r->ring.flags & IORING_SETUP_R_DISABLED))
+        return 0;
+    /* Raw syscall: Debian's liburing 2.3 does not export a wrapper. */
+    if (syscall(__NR_io_uring_register, r->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0) < 0)
+        return -errno;
+    return 0;
+}
+
+void ar__reactor_free(ar__reactor *r)
+{
+    if (!r)
+        return;
+    /* Cancel everything still in flight and wait (bounded) for the CQEs,
+     * so the kernel writes into no op after it is freed. */
+    take_remote(r);
+    if (r->inflight) {
+        struct io_uring_sqe *sqe = get_sqe(r);
+        io_uring_prep_cancel(sqe, NULL, IORING_ASYNC_CANCEL_ANY);
+        io_uring_sqe_set_data64(sqe, TAG_CANCEL);
+    }
+    for (int i = 0; i < 1000 && r->inflight; i++) {
+        struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = 10000000};
+        struct io_uring_cqe *cqe;
+        io_uring_submit_and_wait_timeout(&r->ring, &cqe, 1, &ts, NULL);
+        r->unsubmitted = 0;
+        reap(r);
+        take_remote(r);
+    }
+    if (r->inflight)
+        fprintf(stderr, "asyncrt: %u I/O operations did not finish at shutdown; their "
+                        "memory is left to the kernel\n", r->inflight);
+    io_uring_queue_exit(&r->ring);
+    close(r->evfd);
+    ar__free(r, sizeof *r);
+}
