@@ -34,7 +34,10 @@ int ar__reactor_new(ar__reactor **out, bool single_issuer, void (*wake)(void *),
 int ar__reactor_enable(ar__reactor *r);
 
 /* Owner: finish every operation (cancel all, wait for their completions,
- * bounded), then free the ring.  Orphaned ops are freed. */
+ * bounded) and tear the ring down.  The eventfd and the struct stay, so a
+ * late unpark from another thread stays harmless until ar__reactor_free. */
+void ar__reactor_close(ar__reactor *r);
+/* Once no other thread can reach it: close (if not yet) and free. */
 void ar__reactor_free(ar__reactor *r);
 
 /* Owner: one turn of the driver: take remote requests, submit every

@@ -36,6 +36,7 @@ struct ar__reactor {
     uint32_t unsubmitted;
     void (*wake)(void *);
     void *wake_arg;
+    bool closed; /* ring torn down (owner); evfd and struct live on */
     _Atomic(ar__op *) remote;
 };
 
@@ -390,9 +391,9 @@ int ar__reactor_enable(ar__reactor *r)
     return 0;
 }
 
-void ar__reactor_free(ar__reactor *r)
+void ar__reactor_close(ar__reactor *r)
 {
-    if (!r)
+    if (!r || r->closed)
         return;
     /* Cancel everything still in flight and wait (bounded) for the CQEs,
      * so the kernel writes into no op after it is freed. */
@@ -414,6 +415,36 @@ void ar__reactor_free(ar__reactor *r)
         fprintf(stderr, "asyncrt: %u I/O operations did not finish at shutdown; their "
                         "memory is left to the kernel\n", r->inflight);
     io_uring_queue_exit(&r->ring);
+    r->closed = true;
+}
+
+void ar__reactor_free(ar__reactor *r)
+{
+    if (!r)
+        return;
+    ar__reactor_close(r);
+    /* Requests that arrived after the ring closed: nobody will submit
+     * them.  A live future is told -ECANCELED; an orphan is freed. */
+    ar__op *list = atomic_exchange_explicit(&r->remote, NULL, memory_order_acquire);
+    while (list) {
+        ar__op *op = list;
+        list = op->next;
+        ar__spin_lock(&op->lock);
+        op->in_stack = false;
+        bool orphan = op->orphaned;
+        ar_waker w = AR_WAKER_NONE;
+        if (!orphan) {
+            op->res = -ECANCELED;
+            op->state = AR__OPS_DONE;
+            w = op->waker;
+            op->waker = AR_WAKER_NONE;
+        }
+        ar__spin_unlock(&op->lock);
+        if (orphan)
+            ar__op_release(op);
+        else
+            ar_waker_wake(w);
+    }
     close(r->evfd);
     ar__free(r, sizeof *r);
 }

@@ -43,7 +43,6 @@ typedef struct ar_worker {
     ar_task *batch[AR__POP_BATCH];
     pthread_t thread;
     bool thread_started;
-    bool ran;              /* a thread was started for it (frees reactor) */
     _Atomic bool stopped;  /* the thread left its task loop (Release), so
                             * shutdown may touch its queues (Acquire) */
     ar__reactor *reactor;  /* NULL without io_uring; written before the

@@ -86,11 +86,10 @@ void ar_rt_opts_init(ar_rt_opts *opts)
 
 static void rt_destroy(ar_rt *rt)
 {
-    /* Worker threads free their own rings; what is left is the
-     * current-thread flavour's or that of a worker that never started. */
+    /* Worker threads closed their own rings; free them (and close the
+     * current-thread flavour's, or that of a worker that never started). */
     for (uint32_t i = 0; rt->workers && i < rt->nworkers; i++)
-        if (rt->workers[i].reactor && !rt->workers[i].ran)
-            ar__reactor_free(rt->workers[i].reactor);
+        ar__reactor_free(rt->workers[i].reactor);
     for (uint32_t i = 0; rt->workers && i < rt->nworkers; i++)
         ar__shard_destroy(&rt->workers[i].shard);
     ar__shard_destroy(&rt->ext_shard);
@@ -219,10 +218,8 @@ int ar_rt_new(ar_rt **out, const ar_rt_opts *opts)
     if (rt->flavor == AR_RT_MULTI_THREAD) {
         for (uint32_t i = 0; i < nworkers; i++) {
             ar_worker *w = &rt->workers[i];
-            w->ran = true; /* the thread owns (and frees) its ring */
             int err = pthread_create(&w->thread, NULL, ar__worker_main, w);
             if (err) {
-                w->ran = false;
                 stop_threads(rt);
                 join_threads(rt);
                 rt_destroy(rt);

@@ -359,7 +359,7 @@ void *ar__worker_main(void *arg)
     if (w->reactor) {
         while (!atomic_load_explicit(&rt->drop_done, memory_order_acquire))
             ar__reactor_turn(w->reactor, &w->parker, true, UINT64_MAX);
-        ar__reactor_free(w->reactor);
+        ar__reactor_close(w->reactor); /* freed by rt_destroy, after the join */
         ar__tls_reactor = NULL;
     }
     return NULL;
