@@ -12,6 +12,9 @@
 #include "asyncrt/runtime.h"
 #include "asyncrt/oneshot.h"
 #include "asyncrt/notify.h"
+#include "asyncrt/borrow.h"
+#include "asyncrt/cell.h"
+#include "asyncrt/closure.h"
 #include "asyncrt/time.h"
 #include "asyncrt/io.h"
 
