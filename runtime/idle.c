@@ -7,7 +7,7 @@
 
 #include "alloc.h"
 
-#define SEARCH_MASK 0xffffu
+#define SEARCH_MASK AR__IDLE_SEARCH_MASK
 #define UNPARK_ONE (1u << 16)
 
 static inline uint32_t n_searching(uint32_t s) { return s & SEARCH_MASK; }

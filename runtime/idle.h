@@ -31,6 +31,9 @@
 
 #include "spinlock.h"
 
+/* state: searching in the low 16 bits, unparked in the high 16. */
+#define AR__IDLE_SEARCH_MASK 0xffffu
+
 typedef struct ar__idle {
     _Atomic uint32_t state;
     uint32_t nworkers;
@@ -41,6 +44,15 @@ typedef struct ar__idle {
 
 int ar__idle_init(ar__idle *idle, uint32_t nworkers);
 void ar__idle_destroy(ar__idle *idle);
+
+/* A relaxed hint that step 1 might find a worker to unpark (nobody
+ * searching, someone parked), for callers to whom waking is an
+ * optimisation only. */
+static inline bool ar__idle_maybe_wanted(ar__idle *idle)
+{
+    uint32_t s = atomic_load_explicit(&idle->state, memory_order_relaxed);
+    return (s & AR__IDLE_SEARCH_MASK) == 0 && (s >> 16) < idle->nworkers;
+}
 
 /* Step 1: index of a worker to unpark, or -1. */
 int ar__idle_worker_to_notify(ar__idle *idle);

@@ -9,8 +9,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-enum { P_EMPTY = 0, P_PARKED = 1, P_NOTIFIED = 2 };
-
 /* The futex syscall takes the word's address; an _Atomic uint32_t has the
  * same size and representation as uint32_t on Linux targets. */
 _Static_assert(sizeof(_Atomic uint32_t) == sizeof(uint32_t), "futex word size");
@@ -25,22 +23,13 @@ static void futex_wake(_Atomic uint32_t *w)
     syscall(SYS_futex, (void *)(uintptr_t)w, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
-void ar__parker_init(ar__parker *p) { atomic_init(&p->state, P_EMPTY); }
+void ar__parker_init(ar__parker *p) { atomic_init(&p->state, AR__PARK_EMPTY); }
 
 void ar__park_timeout(ar__parker *p, uint64_t timeout_ns)
 {
-    /* Fast path: an unpark already arrived. */
-    uint32_t expect = P_NOTIFIED;
-    if (atomic_compare_exchange_strong_explicit(&p->state, &expect, P_EMPTY,
-                                                memory_order_acquire, memory_order_relaxed))
-        return;
-    expect = P_EMPTY;
-    if (!atomic_compare_exchange_strong_explicit(&p->state, &expect, P_PARKED,
-                                                 memory_order_seq_cst, memory_order_seq_cst)) {
-        /* It became NOTIFIED in between: consume it. */
-        atomic_store_explicit(&p->state, P_EMPTY, memory_order_seq_cst);
-        return;
-    }
+    if (!ar__park_begin(p))
+        return; /* an unpark already arrived */
+    uint32_t expect;
     struct timespec rel, *relp = NULL;
     if (timeout_ns != UINT64_MAX) {
         rel.tv_sec = (time_t)(timeout_ns / 1000000000u);
@@ -48,19 +37,19 @@ void ar__park_timeout(ar__parker *p, uint64_t timeout_ns)
         relp = &rel;
     }
     for (;;) {
-        futex_wait(&p->state, P_PARKED, relp);
-        expect = P_NOTIFIED;
-        if (atomic_compare_exchange_strong_explicit(&p->state, &expect, P_EMPTY,
+        futex_wait(&p->state, AR__PARK_PARKED, relp);
+        expect = AR__PARK_NOTIFIED;
+        if (atomic_compare_exchange_strong_explicit(&p->state, &expect, AR__PARK_EMPTY,
                                                     memory_order_acquire, memory_order_relaxed))
             return;
         if (relp) {
             /* Timed out (or a signal): go back to EMPTY unless an unpark
              * raced in, which we then consume. */
-            expect = P_PARKED;
-            if (!atomic_compare_exchange_strong_explicit(&p->state, &expect, P_EMPTY,
+            expect = AR__PARK_PARKED;
+            if (!atomic_compare_exchange_strong_explicit(&p->state, &expect, AR__PARK_EMPTY,
                                                          memory_order_acquire,
                                                          memory_order_relaxed))
-                atomic_store_explicit(&p->state, P_EMPTY, memory_order_seq_cst);
+                atomic_store_explicit(&p->state, AR__PARK_EMPTY, memory_order_seq_cst);
             return;
         }
         /* Spurious wake-up (signal, EAGAIN): still PARKED, wait again. */
@@ -71,7 +60,6 @@ void ar__park(ar__parker *p) { ar__park_timeout(p, UINT64_MAX); }
 
 void ar__unpark(ar__parker *p)
 {
-    uint32_t prev = atomic_exchange_explicit(&p->state, P_NOTIFIED, memory_order_seq_cst);
-    if (prev == P_PARKED)
+    if (ar__unpark_mark(p))
         futex_wake(&p->state);
 }

@@ -282,25 +282,11 @@ bool ar__reactor_pending(ar__reactor *r)
            atomic_load_explicit(&r->remote, memory_order_relaxed) != NULL;
 }
 
-enum { P_EMPTY = 0, P_PARKED = 1, P_NOTIFIED = 2 }; /* park.c's states */
-
 void ar__reactor_turn(ar__reactor *r, ar__parker *p, bool park, uint64_t timeout_ns)
 {
     take_remote(r);
     if (park) {
-        uint32_t expect = P_NOTIFIED;
-        if (atomic_compare_exchange_strong_explicit(&p->state, &expect, P_EMPTY,
-                                                    memory_order_acquire, memory_order_relaxed))
-            park = false; /* an unpark already arrived */
-        else {
-            expect = P_EMPTY;
-            if (!atomic_compare_exchange_strong_explicit(&p->state, &expect, P_PARKED,
-                                                         memory_order_seq_cst,
-                                                         memory_order_seq_cst)) {
-                atomic_store_explicit(&p->state, P_EMPTY, memory_order_seq_cst);
-                park = false;
-            }
-        }
+        park = ar__park_begin(p); /* false: an unpark already arrived */
         /* Requests pushed before we were PARKED did not write the eventfd
          * (the pusher saw us not parked... or did: either way look again). */
         take_remote(r);
@@ -317,7 +303,7 @@ void ar__reactor_turn(ar__reactor *r, ar__parker *p, bool park, uint64_t timeout
         struct io_uring_cqe *cqe;
         io_uring_submit_and_wait_timeout(&r->ring, &cqe, 1, tsp, NULL);
         /* Consume the park (a late unpark leaves one spurious eventfd CQE). */
-        atomic_exchange_explicit(&p->state, P_EMPTY, memory_order_acquire);
+        ar__park_end(p);
     } else if (r->unsubmitted || r->inflight) {
         io_uring_submit_and_get_events(&r->ring);
     }
@@ -334,8 +320,7 @@ void ar__reactor_turn(ar__reactor *r, ar__parker *p, bool park, uint64_t timeout
 
 void ar__reactor_unpark(ar__reactor *r, ar__parker *p)
 {
-    uint32_t prev = atomic_exchange_explicit(&p->state, P_NOTIFIED, memory_order_seq_cst);
-    if (prev == P_PARKED) {
+    if (ar__unpark_mark(p)) {
         uint64_t one = 1;
         ssize_t n = write(r->evfd, &one, sizeof one);
         (void)n; /* EAGAIN: the counter is saturated, a wake is pending */

@@ -106,8 +106,7 @@ static uint64_t park_timeout_ns(ar_worker *w)
  * the SeqCst read-modify-write of the full check is enough. */
 static inline void notify_parked_local(ar_rt *rt)
 {
-    uint32_t s = atomic_load_explicit(&rt->idle.state, memory_order_relaxed);
-    if ((s & 0xffffu) == 0 && (s >> 16) < rt->idle.nworkers)
+    if (ar__idle_maybe_wanted(&rt->idle))
         ar__notify_parked(rt);
 }
 
