@@ -202,6 +202,11 @@ int ar__borrow_slow(ar_borrow *b, ar__bop op, unsigned ctx, const ar_site *site)
                 return report_conflict(b, op, ctx, site, w);
             next = s | AR__BW_MOVED;
             break;
+        case AR__BOP_MOVE_OUT:
+            if (tag != 0)
+                return report_conflict(b, op, ctx, site, w);
+            next = s | AR__BW_EXCL;
+            break;
         case AR__BOP_MOVE:
         default:
             if (tag != 0)
@@ -307,8 +312,9 @@ int ar_loan_release_at(ar_loan *loan, const ar_site *site)
     }
     if ((kind != AR__LOAN_SHARED && kind != AR__LOAN_MUT) || !loan->b)
         return -EBADF; /* empty: never held a borrow */
-    bool ok = kind == AR__LOAN_SHARED ? ar__bw_release_shared(loan->b)
-                                      : ar__bw_release_mut(loan->b);
+    bool ok = kind == AR__LOAN_SHARED
+                  ? ar__bw_release_shared(loan->b)
+                  : ar__bw_release_mut_exact(loan->b, ar__bw_site(loan->site) | AR__BW_EXCL);
     loan->state = AR__LOAN_RELEASED;
     loan->site = site;
     if (!ok) {

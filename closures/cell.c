@@ -120,13 +120,18 @@ int ar_cell_take_at(ar_cell *c, void *dst, size_t size, const ar_site *site)
     int rc = check_io(c, dst, size, site);
     if (rc)
         return rc;
-    if (!ar__bw_try_take(&c->borrow, AR__BW_MOVED, site)) {
-        rc = ar__borrow_slow(&c->borrow, AR__BOP_MOVE, AR__CTX_CELL, site);
+    /* EXCL while copying: an assignment may re-initialise a MOVED cell, so
+     * MOVED is published only once the value is out. */
+    if (!ar__bw_try_take(&c->borrow, AR__BW_EXCL, site)) {
+        rc = ar__borrow_slow(&c->borrow, AR__BOP_MOVE_OUT, AR__CTX_CELL, site);
         if (rc)
             return rc;
     }
-    /* safety: MOVED excludes every other access, and our acquire CAS made
-     * the last holder's writes visible. */
+    /* safety: EXCL is ours, and our acquire CAS made the last holder's
+     * writes visible. */
     memcpy(dst, cell_value(c), size);
+    /* release: pairs with the acquire of the assignment that re-initialises
+     * the cell, which so cannot overwrite the value before we copied it. */
+    ar__bw_publish_moved(&c->borrow);
     return 0;
 }

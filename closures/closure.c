@@ -136,13 +136,21 @@ static int check_call(ar_closure *c, const void *storage, unsigned how, size_t s
 }
 
 /* Leave a failed future behind, when the storage can hold (and is aligned
- * for) a header: polling it is ready at once, ar_call_result tells why. */
+ * for) a header: polling it is ready at once, ar_call_result tells why.
+ * Storage that holds a live call of the same closure -- the seed's second
+ * `call_mut` into the future of the first, which fails like E0499 -- is
+ * left alone: overwriting it would lose that call's borrow (or a value
+ * future's env) for good. */
 static void mark_failed(void *storage, size_t size, const ar_closure *c, int rc)
 {
-    if (storage && size >= sizeof(ar_call_hdr) &&
-        (uintptr_t)storage % _Alignof(ar_call_hdr) == 0)
-        *(ar_call_hdr *)storage =
-            (ar_call_hdr){c ? c->vt : NULL, NULL, NULL, rc, AR__CALL_FAILED};
+    if (!storage || size < sizeof(ar_call_hdr) ||
+        (uintptr_t)storage % _Alignof(ar_call_hdr) != 0)
+        return;
+    ar_call_hdr *h = storage;
+    if (c && h->closure == c && h->vt == c->vt && h->mode >= AR__CALL_LIVE &&
+        h->mode <= AR__CALL_VALUE)
+        return;
+    *h = (ar_call_hdr){c ? c->vt : NULL, NULL, NULL, rc, AR__CALL_FAILED};
 }
 
 int ar__call_start_slow(ar_closure *c, ar_call_hdr *h, unsigned how, size_t size,
@@ -152,7 +160,7 @@ int ar__call_start_slow(ar_closure *c, ar_call_hdr *h, unsigned how, size_t size
     if (rc == 0) {
         const ar_closure_vt *vt = c->vt;
         bool shared = how == AR_FN || (how == AR_MUT && vt->kind == AR_FN);
-        ar__bop op = how == AR_ONCE ? AR__BOP_MOVE : shared ? AR__BOP_SHARED : AR__BOP_MUT;
+        ar__bop op = how == AR_ONCE ? AR__BOP_MOVE_OUT : shared ? AR__BOP_SHARED : AR__BOP_MUT;
         rc = ar__borrow_slow(&c->borrow, op, AR__CTX_CLOSURE, site);
         if (rc == 0) {
             void *env = how == AR_ONCE ? NULL : (char *)c + vt->env_off;
@@ -224,8 +232,10 @@ void *ar_call_output(void *fut)
 /* ------------------------------------------------------------------------
  * Type-erased calls
  * --------------------------------------------------------------------- */
-int ar_closure_call_at(ar_closure *c, ar_fn_kind how, void *storage, size_t size, const void *arg,
-                       size_t arg_size, const ar_site *site)
+/* Start a type-erased call; a value future's move is published at once
+ * (publish) or left to ar__call_spawn. */
+static int call_at(ar_closure *c, ar_fn_kind how, void *storage, size_t size, const void *arg,
+                   size_t arg_size, const ar_site *site, bool publish)
 {
     int rc = check_call(c, storage, how, size, site);
     if (rc == 0 && (arg_size != c->vt->arg_size || (!arg && arg_size))) {
@@ -246,36 +256,53 @@ int ar_closure_call_at(ar_closure *c, ar_fn_kind how, void *storage, size_t size
     memset(frame, 0, vt->frame_size);
     if (arg_size)
         memcpy(frame + vt->arg_off, arg, arg_size);
-    if (h->mode == AR__CALL_VALUE) /* safety: MOVED is ours, nobody else reads the env */
+    if (h->mode == AR__CALL_VALUE) {
+        /* safety: EXCL is ours: nobody else touches the env meanwhile. */
         memcpy((char *)storage + vt->val_env_off, (char *)c + vt->env_off, vt->env_size);
+        if (publish)
+            ar__call_moved(h);
+    }
     return 0;
+}
+
+int ar_closure_call_at(ar_closure *c, ar_fn_kind how, void *storage, size_t size, const void *arg,
+                       size_t arg_size, const ar_site *site)
+{
+    return call_at(c, how, storage, size, arg, arg_size, site, true);
 }
 
 /* Undo a started call that was never polled (its spawn failed). */
 static void call_undo(ar_call_hdr *h)
 {
     if (h->mode == AR__CALL_VALUE) {
-        const ar_closure_vt *vt = h->vt;
-        memcpy((char *)h->closure + vt->env_off, (char *)h + vt->val_env_off, vt->env_size);
+        /* The move was never published: the counter is still our EXCL and
+         * the closure's env was only copied, never touched.  Freeing the
+         * counter makes the closure callable again (release: pairs with the
+         * acquire of the next borrower). */
         h->mode = AR__CALL_DROPPED;
-        /* safety: the counter is MOVED by this call and nothing changes a
-         * MOVED counter (drop sees it moved and does nothing), so a store
-         * gives it back; release: pairs with the acquire of the next
-         * borrower, who then sees the env copied back. */
         __atomic_store_n(&h->closure->borrow.word, 0, __ATOMIC_RELEASE);
     } else {
         ar__call_end(h, h->env, AR__CALL_DROPPED);
     }
 }
 
+/* Task memory gives a future 16-byte alignment (runtime/task.h). */
+#define TASK_FUTURE_ALIGN 16u
+
 int ar__call_spawn(ar_rt *rt, ar_call_hdr *h, ar_join *join)
 {
     const ar_future_vt *fvt = h->mode == AR__CALL_VALUE ? &h->vt->val_vt : &h->vt->ref_vt;
-    /* ar_spawn copies the started future into the task, which takes over
-     * its borrow (or env); the caller's copy is abandoned, never dropped. */
-    int rc = ar_spawn(rt, fvt, h, join);
+    int rc = -EINVAL;
+    /* A frame or env that needs more alignment than a task gives cannot
+     * run as a task (its body would see misaligned members). */
+    if (h->vt->align <= TASK_FUTURE_ALIGN)
+        rc = ar_spawn(rt, fvt, h, join);
+    /* ar_spawn copied the started future into the task, which took over its
+     * borrow (or env); the caller's copy is abandoned, never dropped. */
     if (rc)
         call_undo(h);
+    else if (h->mode == AR__CALL_VALUE)
+        ar__call_moved(h);
     return rc;
 }
 
@@ -295,7 +322,7 @@ int ar_closure_spawn_at(ar_rt *rt, ar_closure *c, ar_fn_kind how, const void *ar
             return -ENOMEM;
         size = need;
     }
-    int rc = ar_closure_call_at(c, how, buf, size, arg, arg_size, site);
+    int rc = call_at(c, how, buf, size, arg, arg_size, site, false);
     if (rc == 0)
         rc = ar__call_spawn(rt, buf, join);
     if (buf != stack)
@@ -323,6 +350,26 @@ int ar_closure_drop_at(ar_closure *c, const ar_site *site)
     if (c->vt->env_drop)
         c->vt->env_drop((char *)c + c->vt->env_off);
     return 0;
+}
+
+int ar_closure_try_drop_at(ar_closure *c, const ar_site *site)
+{
+    if (!c || !c->vt)
+        return ar_closure_drop_at(c, site); /* reports the bad argument */
+    for (;;) {
+        if (ar__bw_try_take(&c->borrow, AR__BW_MOVED, site)) {
+            /* safety: as in ar_closure_drop_at. */
+            if (c->vt->env_drop)
+                c->vt->env_drop((char *)c + c->vt->env_off);
+            return 0;
+        }
+        uint64_t tag = __atomic_load_n(&c->borrow.word, __ATOMIC_RELAXED) & AR__BW_TAG_MASK;
+        if (tag == AR__BW_MOVED)
+            return 0; /* moved or dropped already */
+        if (tag != 0)
+            return AR_EBORROWED; /* calls still borrow it: no diagnostic */
+        /* Free again (a call ended meanwhile): try once more. */
+    }
 }
 
 ar_fn_kind ar_closure_kind(const ar_closure *c)

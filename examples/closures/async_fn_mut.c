@@ -79,6 +79,7 @@ static ar_poll walk_poll(void *p, ar_cx *cx)
     self->pusher = AR_CLOSURE_NEW(async_pusher_closure, {{0}});
     self->rc = ar_cell_borrow_mut(&self->v, &self->pusher.env.v); /* captures &mut v */
     printf("closure created: it holds `v` exclusively (rc %d)\n", self->rc);
+    self->failures += self->rc != 0;
 
     printf("async_pusher_closure(5).await\n");
     self->failures += ar_call_mut(&self->pusher, &self->call, 5) != 0;

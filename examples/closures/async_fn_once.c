@@ -84,6 +84,7 @@ static ar_poll walk_poll(void *p, ar_cx *cx)
     self->c = AR_CLOSURE_NEW(async_drop_closure, {NULL});
     self->rc = ar_cell_take(&self->last_word, &self->c.env.last_word);
     printf("closure created: it moved `last_word` in (rc %d)\n", self->rc);
+    self->failures += self->rc != 0;
 
     printf("\nreading `last_word` now:\n");
     self->rc = ar_cell_get(&self->last_word, &peek);

@@ -167,7 +167,7 @@ static ar_poll walk_poll(void *p, ar_cx *cx)
     self->twice = (call_twice_async){.op = &self->pusher.base};
     AR_AWAIT(call_twice_poll(&self->twice, cx));
     self->failures += self->twice.out != 0;
-    ar_closure_drop(&self->pusher.base); /* gives buf back */
+    self->failures += ar_closure_drop(&self->pusher.base) != 0; /* gives buf back */
     self->failures += ar_cell_get(&self->buf, &got) != 0;
     printf("   buf = \"%s\"\n", got.s);
     self->failures += strcmp(got.s, "HelloRustaceans") != 0;

@@ -117,7 +117,7 @@ static ar_poll walk_poll(void *p, ar_cx *cx)
         self->failures += ar_spawn_call(NULL, &self->h, &self->conns[self->i], self->i) != 0;
     /* Shutdown: the handler's environment may be freed only once no
      * connection borrows it any more. */
-    while ((self->rc = ar_closure_drop(&self->h.base)) == AR_EBORROWED) {
+    while ((self->rc = ar_closure_try_drop(&self->h.base)) == AR_EBORROWED) {
         self->busy_drops++;
         AR_AWAIT(ar_yield_now_poll(&self->y, cx));
     }

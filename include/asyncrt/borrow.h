@@ -19,9 +19,10 @@
  * exact and free of races: a failed borrow reads the state and the site of
  * the borrow it conflicts with in one atomic load.  A site is a static
  * ar_site made by AR_HERE at the call site, so recording one costs nothing
- * but the store that changes the state anyway.  (Sites are 8-byte aligned
- * static objects below 2^47, which fit in 44 bits; a site that does not fit
- * is recorded as unknown.)
+ * but the store that changes the state anyway.  (Sites are 16-byte aligned
+ * static objects below 2^48 -- every user address on x86-64 and on arm64
+ * with 48-bit addresses -- so 44 bits hold one; a site that does not fit is
+ * recorded as unknown.)
  *
  * A successful borrow gives an ar_loan, released exactly once.  A conflicting
  * borrow returns an error, changes nothing, and leaves a diagnostic naming
@@ -76,8 +77,9 @@ extern "C" {
  * Sites
  * --------------------------------------------------------------------- */
 
-/* Where a borrow, move or release happened.  Always a static object. */
-typedef struct ar_site {
+/* Where a borrow, move or release happened.  Always a static object;
+ * 16-byte aligned so that its address fits the counter word (below). */
+typedef struct __attribute__((aligned(16))) ar_site {
     const char *file;
     const char *func;
     int line;
@@ -138,9 +140,12 @@ typedef enum ar_borrow_state {
  *
  * A loan belongs to one holder at a time: it may move between threads (with
  * the future that holds it) but must not be copied and released twice.
- * Releasing the same loan twice is detected (AR_ERELEASED); releasing a
- * bitwise copy is detected when it would corrupt the counter, not when other
- * shared borrows hide it.
+ * Releasing the same loan twice is detected (AR_ERELEASED).  Releasing a
+ * bitwise copy is detected when the counter is no longer in the state the
+ * loan left it in: for an exclusive loan, when the counter is free, shared,
+ * moved, or borrowed exclusively from another site; not when it was
+ * re-borrowed exclusively at the very same site, nor when other shared
+ * borrows hide a copied shared loan.
  */
 typedef struct ar_loan {
     ar_borrow *b;        /* the counter; kept after release for diagnostics */
@@ -227,7 +232,7 @@ AR_EXTERN ar_borrow_mode ar_borrow_get_mode(void);
 #define AR__BW_TAG_MASK ((UINT64_C(1) << AR__BW_TAG_BITS) - 1)
 #define AR__BW_EXCL (AR__BW_TAG_MASK - 1)
 #define AR__BW_MOVED AR__BW_TAG_MASK
-#define AR__BW_SITE_SHIFT (AR__BW_TAG_BITS - 3) /* sites are 8-byte aligned */
+#define AR__BW_SITE_SHIFT (AR__BW_TAG_BITS - 4) /* sites are 16-byte aligned */
 
 enum { AR__LOAN_EMPTY = 0, AR__LOAN_SHARED = 1, AR__LOAN_MUT = 2, AR__LOAN_RELEASED = 3 };
 
@@ -238,6 +243,9 @@ typedef enum ar__bop {
     AR__BOP_MOVE,       /* let y = x */
     AR__BOP_ASSIGN,     /* x = v (cells) */
     AR__BOP_DROP,       /* drop(x) */
+    AR__BOP_MOVE_OUT,   /* let y = x, copying x out: diagnosed as a move, but
+                           it takes EXCL; the mover publishes MOVED once the
+                           copy is done (ar__bw_publish_moved) */
 } ar__bop;
 
 #if defined(__GNUC__)
@@ -252,14 +260,14 @@ typedef enum ar__bop {
 static inline uint64_t ar__bw_site(const ar_site *site)
 {
     uintptr_t a = (uintptr_t)site;
-    if ((uint64_t)a >> 47 || (a & 7u))
+    if ((uint64_t)a >> 48 || (a & 15u))
         return 0;
     return (uint64_t)a << AR__BW_SITE_SHIFT;
 }
 
 static inline const ar_site *ar__bw_site_of(uint64_t w)
 {
-    return (const ar_site *)(uintptr_t)((w >> AR__BW_SITE_SHIFT) & ~(uint64_t)7);
+    return (const ar_site *)(uintptr_t)((w >> AR__BW_SITE_SHIFT) & ~(uint64_t)15);
 }
 
 /*
@@ -325,6 +333,28 @@ static inline bool ar__bw_release_mut(ar_borrow *b)
         return false;
     __atomic_store_n(&b->word, 0, __ATOMIC_RELEASE);
     return true;
+}
+
+/* The same, for a holder that knows the exact word it stored (site and
+ * EXCL): a stale copy of a loan whose counter was re-borrowed elsewhere
+ * finds another site there and is refused. */
+static inline bool ar__bw_release_mut_exact(ar_borrow *b, uint64_t expect)
+{
+    if (AR__UNLIKELY(__atomic_load_n(&b->word, __ATOMIC_RELAXED) != expect))
+        return false;
+    __atomic_store_n(&b->word, 0, __ATOMIC_RELEASE);
+    return true;
+}
+
+/* Publish MOVED, keeping the site, over an EXCL the caller holds (release:
+ * whoever finds it moved -- a drop, a later call -- sees everything done
+ * under EXCL, e.g. the environment copied out).  Used by the moves that
+ * copy the value out: copying under EXCL keeps a concurrent drop or
+ * assignment out until the copy is complete. */
+static inline void ar__bw_publish_moved(ar_borrow *b)
+{
+    uint64_t w = __atomic_load_n(&b->word, __ATOMIC_RELAXED);
+    __atomic_store_n(&b->word, (w & ~AR__BW_TAG_MASK) | AR__BW_MOVED, __ATOMIC_RELEASE);
 }
 
 static inline bool ar_loan_held(const ar_loan *loan)

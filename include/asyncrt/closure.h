@@ -60,6 +60,10 @@
  * not AsyncFn).  Dropping a closure while a call borrows it fails like E0505
  * (AR_EBORROWED) and frees nothing; drop it again once the calls ended.
  *
+ * Alignment: call futures need the alignment of the env and frame; a task
+ * gives 16 bytes, so calls of a closure whose env or frame needs more are
+ * refused by the spawns (-EINVAL) and run only in storage aligned for them.
+ *
  * Lifetimes: a closure must stay where it is (not be copied or freed) while
  * reference futures borrow it; ar_closure_drop tells you when that is over.
  * A started call future must not be copied (ar_spawn_call* hands it over to
@@ -75,7 +79,11 @@
  * Every call macro records its call site; errors come with the rustc-like
  * diagnostic of borrow.h (ar_borrow_last_error, abort mode).  A call that
  * fails leaves its future in a failed state: polling it returns AR_READY at
- * once, ar_call_result gives the error, ar_call_drop is a no-op.
+ * once, ar_call_result gives the error, ar_call_drop is a no-op.  Two
+ * exceptions: storage that holds a live call of the same closure (a second
+ * ar_call_mut into the future of the first, E0499) is left alone, and that
+ * call goes on; storage too small for a call header or misaligned is left
+ * untouched (do not poll or drop it).
  *
  * The two rules of switch coroutines hold in bodies too: locals do not
  * survive an AR_AWAIT (keep them in the frame), and no AR_AWAIT inside a
@@ -293,7 +301,7 @@ struct ar_closure_vt {
  * back into the closure, which is callable again.
  */
 #define ar_spawn_call_once(rt, c, join, ...)                                            \
-    AR__SPAWN_TYPED(AR_ONCE, 1, ar__val, rt, c, join, __VA_ARGS__)
+    AR__SPAWN_TYPED(AR_ONCE, 2, ar__val, rt, c, join, __VA_ARGS__)
 #define ar_spawn_call_mut(rt, c, join, ...)                                             \
     AR__SPAWN_TYPED(AR_MUT, 0, ar__ref, rt, c, join, __VA_ARGS__)
 #define ar_spawn_call(rt, c, join, ...)                                                 \
@@ -323,10 +331,12 @@ AR_EXTERN void *ar_call_output(void *fut);
  * --------------------------------------------------------------------- */
 
 /* An opaque storage buffer of n bytes for any call future (a struct type;
- * embed a member `AR_CALL_STORAGE(256) call;`). */
+ * embed a member `AR_CALL_STORAGE(256) call;`), 16-byte aligned.  n must
+ * hold at least a call header (a smaller n does not compile), so that a
+ * call that fails always leaves a failed future behind. */
 #define AR_CALL_STORAGE(n)                                                              \
     struct {                                                                            \
-        _Alignas(16) unsigned char bytes[n];                                            \
+        _Alignas(16) unsigned char bytes[(n) >= sizeof(ar_call_hdr) ? (n) : -1];        \
     }
 
 /*
@@ -357,6 +367,14 @@ AR_EXTERN int ar_closure_spawn_at(ar_rt *rt, ar_closure *c, ar_fn_kind how, cons
  */
 AR_EXTERN int ar_closure_drop_at(ar_closure *c, const ar_site *site);
 #define ar_closure_drop(c) ar_closure_drop_at((c), AR_HERE)
+
+/*
+ * The same, for code that waits for the calls to end (a shutdown loop
+ * retrying until it succeeds): AR_EBORROWED comes back without a diagnostic,
+ * so the loop works in log and abort modes too.  Other errors as above.
+ */
+AR_EXTERN int ar_closure_try_drop_at(ar_closure *c, const ar_site *site);
+#define ar_closure_try_drop(c) ar_closure_try_drop_at((c), AR_HERE)
 
 /* The kind (0 for NULL), and the storage a call by `how` needs (0: not
  * allowed by the kind, or NULL). */
@@ -390,7 +408,9 @@ AR_EXTERN int ar__call_spawn(ar_rt *rt, ar_call_hdr *h, ar_join *join);
  * Start a call: validate, take the borrow its method needs, fill the
  * header.  The fast path covers the valid, uncontended case; everything
  * else (including every error and its diagnostic) is ar__call_start_slow.
- * The caller initialises the frame (and a value future's env) on success.
+ * The caller initialises the frame on success; for a value future (mode
+ * VALUE) it copies the env in while the counter is EXCL, then publishes
+ * MOVED with ar__call_moved (a spawn does so only once the task exists).
  */
 static inline int ar__call_start(ar_closure *c, ar_call_hdr *h, unsigned how, size_t size,
                                  const ar_site *site)
@@ -398,8 +418,10 @@ static inline int ar__call_start(ar_closure *c, ar_call_hdr *h, unsigned how, si
     const ar_closure_vt *vt;
     if (AR__LIKELY(c && h && (vt = c->vt) != NULL && how >= AR_ONCE && how <= vt->kind)) {
         if (how == AR_ONCE) {
+            /* EXCL while the caller copies the env out; it then publishes
+             * MOVED (ar__call_moved), or gives it back if a spawn fails. */
             if (AR__LIKELY(size >= vt->val_vt.size &&
-                           ar__bw_try_take(&c->borrow, AR__BW_MOVED, site))) {
+                           ar__bw_try_take(&c->borrow, AR__BW_EXCL, site))) {
                 *h = (ar_call_hdr){vt, c, NULL, 0, AR__CALL_VALUE};
                 return 0;
             }
@@ -415,6 +437,12 @@ static inline int ar__call_start(ar_closure *c, ar_call_hdr *h, unsigned how, si
         }
     }
     return ar__call_start_slow(c, h, how, size, site);
+}
+
+/* A value future has its copy of the env: the closure is moved for good. */
+static inline void ar__call_moved(ar_call_hdr *h)
+{
+    ar__bw_publish_moved(&h->closure->borrow);
 }
 
 /* Give back what a live call holds (its borrow, or a value future's env)
@@ -467,8 +495,11 @@ static inline ar_poll ar__call_poll_with(void *fut, ar_cx *cx,
         }                                                                               \
         ar__call_rc_;                                                                   \
     }))
+/* by_value: 0 reference future; 1 value future, moved at once; 2 value
+ * future whose move a spawn publishes (ar__call_spawn). */
 #define AR__CALL_MOVE_ENV_0(c, f) ((void)0)
-#define AR__CALL_MOVE_ENV_1(c, f) ((f)->env = (c)->env)
+#define AR__CALL_MOVE_ENV_1(c, f) ((f)->env = (c)->env, ar__call_moved(&(f)->hdr))
+#define AR__CALL_MOVE_ENV_2(c, f) ((f)->env = (c)->env)
 
 #define AR__SPAWN_TYPED(how, by_value, tag, rt, c, join, ...)                           \
     (__extension__({                                                                    \

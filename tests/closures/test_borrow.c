@@ -234,6 +234,20 @@ Test(borrow, unknown_site_is_tolerated, .timeout = 10)
     T_OK(ar_loan_release_at(&l, NULL));
 }
 
+/* Another thread: no error of its own yet, then one that names `y`. */
+static void *other_thread_errors(void *arg)
+{
+    (void)arg;
+    long ok = ar_borrow_last_error() == NULL;
+    ar_borrow b = AR_BORROW_INIT("y");
+    ar_loan l, m;
+    ok &= ar_borrow_shared(&b, &l) == 0;
+    ok &= ar_borrow_mut(&b, &m) == AR_EBORROWED;
+    ok &= ar_borrow_last_error() != NULL && strcmp(ar_borrow_last_error()->name, "y") == 0;
+    ok &= ar_loan_release(&l) == 0;
+    return (void *)ok;
+}
+
 Test(borrow, last_error_is_per_thread, .timeout = 10)
 {
     ar_borrow b = AR_BORROW_INIT("x");
@@ -241,6 +255,13 @@ Test(borrow, last_error_is_per_thread, .timeout = 10)
     T_OK(ar_borrow_mut(&b, &l));
     T_EQ_INT(ar_borrow_mut(&b, &m), AR_EBORROWED);
     cr_assert(t_is(ar_borrow_last_error() != NULL));
+    pthread_t t;
+    cr_assert(eq(int, pthread_create(&t, NULL, other_thread_errors, NULL), 0));
+    void *ok = NULL;
+    pthread_join(t, &ok);
+    cr_assert(t_is(ok != NULL), "the other thread saw this thread's error, or none of its own");
+    /* Ours still names `x`, not the other thread's `y`. */
+    T_STREQ(ar_borrow_last_error()->name, "x");
     T_OK(ar_loan_release(&l));
 }
 

@@ -555,10 +555,14 @@ Test(closure, storage_too_small, .timeout = 10)
     T_EQ_INT(ar_call_result(&small), AR_ESTORAGE);
     cr_assert(eq(int, t_poll1(ar_call_poll, &small), AR_READY));
     ar_call_drop(&small);
-    AR_CALL_STORAGE(8) tiny; /* not even a header: left untouched */
-    memset(&tiny, 0x5a, sizeof tiny);
-    T_EQ_INT(ar_closure_call(&a.base, AR_MUT, &tiny, &x), AR_ESTORAGE);
-    T_EQ_INT(tiny.bytes[0], 0x5a);
+    /* Not even a header (AR_CALL_STORAGE(8) would not compile): refused,
+     * left untouched. */
+    _Alignas(16) unsigned char tiny[8];
+    memset(tiny, 0x5a, sizeof tiny);
+    T_EQ_INT(ar_closure_call_at(&a.base, AR_MUT, tiny, sizeof tiny, &x, sizeof x, AR_HERE),
+             AR_ESTORAGE);
+    T_EQ_INT(tiny[0], 0x5a);
+    T_EQ_INT(tiny[7], 0x5a);
     /* A typed reference future cannot hold a value future. */
     adder_ref_fut r;
     T_EQ_INT(ar_closure_call_at(&a.base, AR_ONCE, &r, sizeof r, &x, sizeof x, AR_HERE),

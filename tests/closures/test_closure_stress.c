@@ -96,7 +96,7 @@ Test(closure_stress, fn_called_from_10000_tasks_on_all_workers, .timeout = 120)
     uint32_t shared = 99;
     cr_assert(eq(int, ar_borrow_inspect(&s.base.borrow, &shared, NULL), AR_BORROW_FREE));
     T_EQ_INT(shared, 0);
-    cr_assert(t_is(max_shared >= 1), "calls never overlapped (max %u)", max_shared);
+    cr_assert(t_is(max_shared >= 2), "calls never overlapped (max %u)", max_shared);
     cr_assert(t_is(popcount64(atomic_load(&seen)) >= 2),
               "calls ran on one worker only (mask %#llx, %u workers)",
               (unsigned long long)atomic_load(&seen), workers);
@@ -116,7 +116,7 @@ Test(closure_stress, drop_succeeds_only_after_the_last_call, .timeout = 120)
         T_OK(ar_spawn_call(rt, &s, &h[i], i));
     long refused = 0;
     int rc;
-    while ((rc = ar_closure_drop(&s.base)) == AR_EBORROWED) {
+    while ((rc = ar_closure_try_drop(&s.base)) == AR_EBORROWED) {
         refused++;
         sched_yield();
     }

@@ -432,7 +432,7 @@ Test(seeds, drop_waits_for_spawned_calls, .timeout = 20)
     for (int i = 0; i < 32; i++)
         T_OK(ar_spawn_call(rt, &g, &h[i], "there"));
     int rc;
-    while ((rc = ar_closure_drop(&g.base)) == AR_EBORROWED)
+    while ((rc = ar_closure_try_drop(&g.base)) == AR_EBORROWED)
         sched_yield();
     T_OK(rc);
     for (int i = 0; i < 32; i++) {
