@@ -10,6 +10,7 @@
 #include "asyncrt/common.h"
 #include "asyncrt/future.h"
 #include "asyncrt/runtime.h"
+#include "asyncrt/metrics.h"
 #include "asyncrt/oneshot.h"
 #include "asyncrt/notify.h"
 #include "asyncrt/borrow.h"
