@@ -10,6 +10,7 @@
 #include "asyncrt/common.h"
 #include "asyncrt/future.h"
 #include "asyncrt/runtime.h"
+#include "asyncrt/metrics.h"
 #include "asyncrt/oneshot.h"
 #include "asyncrt/notify.h"
 #include "asyncrt/borrow.h"
@@ -17,5 +18,6 @@
 #include "asyncrt/closure.h"
 #include "asyncrt/time.h"
 #include "asyncrt/io.h"
+#include "asyncrt/signal.h"
 
 #endif

@@ -28,6 +28,24 @@
  * Small, because batched tasks cannot be stolen. */
 #define AR__POP_BATCH 8u
 
+/*
+ * Metrics of one worker (asyncrt/metrics.h).  Each counter is written by the
+ * worker's own thread only, with a relaxed load and store (no locked
+ * instruction on the hot path), and read relaxed by ar_rt_metrics_read on
+ * any thread: a reader sees each counter whole, perhaps a little old.
+ */
+typedef struct ar__wmetrics {
+    _Atomic uint64_t polls;     /* task polls (ar__task_run) */
+    _Atomic uint64_t spawned;   /* ar_spawn calls made on this worker */
+    _Atomic uint64_t completed; /* tasks that finished or were dropped here */
+    _Atomic uint64_t steals;    /* successful steals from other workers */
+    _Atomic uint64_t parks;     /* waits in the parker or the ring */
+} ar__wmetrics;
+
+#define AR__COUNT(c)                                                             \
+    atomic_store_explicit(&(c), atomic_load_explicit(&(c), memory_order_relaxed) + 1, \
+                          memory_order_relaxed)
+
 typedef struct ar_worker {
     /* Owner-only fields (the worker's own thread). */
     struct ar_rt *rt;
@@ -47,6 +65,7 @@ typedef struct ar_worker {
                             * shutdown may touch its queues (Acquire) */
     ar__reactor *reactor;  /* NULL without io_uring; written before the
                             * thread starts, immutable until it exits */
+    ar__wmetrics m;        /* written by the owner, read by anyone */
     /* Shared with other threads. */
     ar__parker parker;     /* owner parks, anyone unparks */
     _Alignas(64) ar__queue queue; /* stealers read and CAS head */
@@ -74,6 +93,11 @@ struct ar_rt {
     _Alignas(64) ar__inject inject;
     _Alignas(64) ar__idle idle;
     _Alignas(64) ar__shard ext_shard; /* spawns from plain threads */
+    /* Metrics of what happens off the workers: spawns from plain threads,
+     * tasks finished or dropped off a worker (shutdown, aborts from block_on
+     * threads).  Atomic adds: these paths are not hot. */
+    _Atomic uint64_t ext_spawned;
+    _Atomic uint64_t ext_completed;
 };
 
 /* The worker the calling thread is, or NULL. */

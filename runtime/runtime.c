@@ -337,6 +337,10 @@ int ar_spawn(ar_rt *rt, const ar_future_vt *vt, const void *fut, ar_join *join)
     } else {
         ar_task *t = ar__task_new(local ? &w->shard : &rt->ext_shard, vt, fut, join != NULL, &err);
         if (t) {
+            if (local)
+                AR__COUNT(w->m.spawned);
+            else
+                atomic_fetch_add_explicit(&rt->ext_spawned, 1, memory_order_relaxed);
             if (join)
                 join->task = t;
             ar__schedule(ar__entry_running(t), false);

@@ -70,6 +70,10 @@ static void complete(ar_task *t, bool cancelled)
         removed = ar__shard_remove(sh, t);
     uint32_t drop = removed ? 2u : 1u;
     uint32_t res = cancelled ? AR__ST_RES_CANCELLED : 0;
+    if (w && w->rt == sh->rt)
+        AR__COUNT(w->m.completed);
+    else
+        atomic_fetch_add_explicit(&sh->rt->ext_completed, 1, memory_order_relaxed);
 
     /* Fast path, no join handle (it cannot appear later): one CAS does
      * RUNNING -> COMPLETE and drops the references.  Nobody will take the
@@ -161,8 +165,10 @@ void ar__task_run(ar_task *e, ar_cx *cx)
 
     ar_worker *w = cx->worker;
     cx->waker.bits = (uintptr_t)t;
-    if (w)
+    if (w) {
         w->current = t;
+        AR__COUNT(w->m.polls);
+    }
     ar_poll p = t->vt->poll(t->future, cx);
     if (w)
         w->current = NULL;

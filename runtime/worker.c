@@ -59,6 +59,7 @@ void ar__worker_unpark_cb(void *w) { ar__worker_unpark(w); }
  * the wait is in io_uring_enter, which also submits what was prepared. */
 static void park_wait(ar_worker *w, uint64_t timeout_ns)
 {
+    AR__COUNT(w->m.parks);
     if (w->reactor)
         ar__reactor_turn(w->reactor, &w->parker, true, timeout_ns);
     else
@@ -234,8 +235,10 @@ static ar_task *steal_work(ar_worker *w)
         if (v == w->index)
             continue;
         ar_task *t = ar__queue_steal_into(&rt->workers[v].queue, &w->queue);
-        if (t)
+        if (t) {
+            AR__COUNT(w->m.steals);
             return t;
+        }
     }
     return ar__inject_pop(&rt->inject);
 }

@@ -68,6 +68,19 @@ AR_EXTERN int ar_rt_new(ar_rt **out, const ar_rt_opts *opts);
  */
 AR_EXTERN int ar_rt_shutdown(ar_rt *rt);
 
+/*
+ * Graceful shutdown: let the tasks finish by themselves for up to
+ * timeout_ms (no new work is refused meanwhile; a current-thread runtime is
+ * driven by this call while it waits), then ar_rt_shutdown, which drops
+ * what is left.  Tasks that never end by themselves (an accept loop, a task
+ * parked forever) are waited for the whole timeout: tell them to stop first
+ * (a notify, a closed channel).  Returns 0 when every task had finished
+ * before the shutdown, -ETIMEDOUT when some were dropped, -EDEADLK from
+ * inside the runtime, -EINVAL (NULL).  The runtime is shut down in every
+ * case but -EDEADLK and -EINVAL.
+ */
+AR_EXTERN int ar_rt_shutdown_timeout(ar_rt *rt, uint64_t timeout_ms);
+
 /* Shut down (if not done yet) and free the runtime.  NULL is a no-op. */
 AR_EXTERN void ar_rt_free(ar_rt *rt);
 
