@@ -122,7 +122,7 @@ int ar_signal_init(ar_signal *s, int signo)
     if (rc == 0 && idx < 0)
         rc = -EMFILE;
     sig_slot *sl = idx >= 0 ? &slots[idx] : NULL;
-    if (rc == 0 && !sl->created) {
+    if (rc == 0 && sl && !sl->created) {
         int fds[2];
         if (pipe2(fds, O_CLOEXEC) != 0) {
             rc = errno == ENFILE ? -EMFILE : -errno;
@@ -136,7 +136,7 @@ int ar_signal_init(ar_signal *s, int signo)
             sl->created = true;
         }
     }
-    if (rc == 0) {
+    if (rc == 0 && sl) {
         sl->used = true;
         atomic_store_explicit(&sl->pending, 0, memory_order_relaxed);
         /* release: publishes rfd/wfd (and the cleared pending) to the
