@@ -7,10 +7,11 @@
    their Debian toolchains with apt when absent), the tcp_echo load generator, and for
    file_read fio (apt) and the file: 256 MiB of random bytes in a temporary folder under
    bench/results/, read warm from the page cache by every implementation, removed at
-   the end. A peer that cannot be installed or built is reported as missing, with the
-   reason, and the run carries on. closure_call is libasyncrt's only: it has no peer. libasyncrt's own programs are expected in
-   <build-dir>/bench/bench_<workload> (the meson build is not this script's business);
-   one that does not exist is reported as missing.
+   the end. A peer (or fio) that cannot be installed or built is reported as missing,
+   with the reason, and the run carries on. closure_call is libasyncrt's alone: it has
+   no peer, and the report says so. libasyncrt's own programs are expected in
+   <build-dir>/bench/bench_<workload> or <build-dir>/bench/*/bench_<workload> (the meson
+   build is not this script's business); one that does not exist is reported as missing.
 2. Runs every selected workload for every implementation, interleaved: each repetition
    runs every (workload, impl) once, with the order of the implementations rotated, so
    that drift of this noisy 2-core machine hits all of them alike.
@@ -59,6 +60,7 @@ HEAVY = ["idle_task_memory", "timers", "tcp_echo"]
 # libasyncrt-only workloads: no peer has a counterpart (async closures are ours).
 ASYNCRT_ONLY = ["closure_call"]
 WORKLOADS = MICRO + HEAVY + ["file_read"] + ASYNCRT_ONLY
+TCP_DEPTHS = [1, 16]  # requests in flight per connection (BENCH.md)
 # Implementations that exist for some workloads only (fio reads files and nothing else).
 ONLY_FOR = {"fio": ["file_read"]}
 FILE_READ_SIZE = 256 << 20  # BENCH.md
@@ -76,7 +78,6 @@ def applies(impl, workload):
     if workload in ASYNCRT_ONLY:
         return impl == "asyncrt"
     return workload in ONLY_FOR.get(impl, [workload])
-TCP_DEPTHS = [1, 16]  # requests in flight per connection (BENCH.md)
 
 
 # The figures (the `workload=` names of the result lines) each workload produces, in
@@ -417,8 +418,9 @@ class Runner:
         if workload == "file_read":
             opts += ["--file", str(self.data_file)]
         argv = prefix + opts
-        self.commands[(workload, impl.name)] = shlex.join([rel(argv[0]), *argv[1:]]).replace(
-            str(self.data_file), "$FILE")
+        cmd = shlex.join([rel(argv[0]), *argv[1:]])
+        self.commands[(workload, impl.name)] = \
+            cmd.replace(str(self.data_file), "$FILE") if workload == "file_read" else cmd
         rc, out, err, secs = run_proc(argv, self.args.timeout)
         self.log_run(tag, argv, rc, out, err, secs)
         expected = [m for m, _, _ in metrics_of(workload)]
@@ -937,9 +939,9 @@ def main(argv):
     bad = {w for (w, name) in runner.failures if name == "asyncrt"}
     # A program that exists but could not be run (no load generator) did not run either.
     bad |= {w for (w, name), why in runner.missing.items()
-            if name == "asyncrt" and why.startswith("load generator")}
+            if name == "asyncrt" and why.startswith(("load generator", "no file to read"))}
     bad = sorted(bad)
-    if not any(name == "asyncrt" for (_, name) in runner.attempts):
+    if not bad and not any(name == "asyncrt" for (_, name) in runner.attempts):
         log("note: no libasyncrt program for the selected workloads in "
             f"{rel(Path(args.build_dir).resolve() / 'bench')}")
     if bad:
