@@ -24,6 +24,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -348,11 +349,21 @@ func tcpEcho(opts options) {
 	}
 }
 
+// cpuMs is the CPU time (user + system) of the whole process so far, in ms.
+func cpuMs() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		panic(err)
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e6
+}
+
 // fileRead: read the file --file (the runner makes a 256 MiB one, in the page cache) in
 // 64 KiB blocks with 32 reads in flight: 32 goroutines, each with its own buffer, claim
 // block indices from a shared counter and read them with os.File.ReadAt (a blocking
 // pread; the runtime hands the P to another thread while it blocks). Every pass checks
-// that each read was whole and that the bytes add up to the file size.
+// that each read was whole and that the bytes add up to the file size. Per pass: MiB/s,
+// and the process's CPU time (user + system, all threads) per GiB.
 func fileRead(opts options) {
 	const bs = 64 * 1024
 	const depth = 32
@@ -380,7 +391,7 @@ func fileRead(opts options) {
 		var next, total int64
 		var failed int32
 		var wg sync.WaitGroup
-		start := time.Now()
+		start, cpu0 := time.Now(), cpuMs()
 		for g := 0; g < depth; g++ {
 			wg.Add(1)
 			go func() {
@@ -409,13 +420,14 @@ func fileRead(opts options) {
 			}()
 		}
 		wg.Wait()
-		elapsed := time.Since(start)
+		elapsed, cpu := time.Since(start), cpuMs()-cpu0
 		if failed != 0 || total != size {
 			fmt.Fprintf(os.Stderr, "peer-go: read %d of %d bytes\n", total, size)
 			os.Exit(1)
 		}
 		if i >= passWarmup {
 			report("file_read", opts.threads, float64(size)/(1<<20)/elapsed.Seconds(), "MiB/s")
+			report("file_read_cpu", opts.threads, cpu/(float64(size)/(1<<30)), "ms/GiB")
 		}
 	}
 }

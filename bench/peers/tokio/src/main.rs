@@ -376,12 +376,22 @@ fn tcp_echo(rt: &Runtime, opts: &Opts) {
     });
 }
 
+/// CPU time (user + system) of the whole process so far, in ms.
+fn cpu_ms() -> f64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let us = |t: libc::timeval| t.tv_sec as f64 * 1e3 + t.tv_usec as f64 / 1e3;
+    us(ru.ru_utime) + us(ru.ru_stime)
+}
+
 /// file_read: read the file `--file` (the runner makes a 256 MiB one, in the page
 /// cache) in 64 KiB blocks with 32 reads in flight. What a Tokio user writes for
 /// positional reads: tokio::fs::File has no read_at and allows one operation at a time
 /// per handle, so 32 tasks each run std's `read_at` through `spawn_blocking` (which is
 /// what tokio::fs does inside), claiming block indices from a shared counter. Every
 /// pass checks that each read was whole and that the bytes add up to the file size.
+/// Per pass: MiB/s, and the process's CPU time (user + system, all threads) per GiB.
 fn file_read(rt: &Runtime, opts: &Opts) {
     const BS: u64 = 64 * 1024;
     const DEPTH: usize = 32;
@@ -394,7 +404,7 @@ fn file_read(rt: &Runtime, opts: &Opts) {
     let size = file.metadata().expect("metadata").len();
     let nblocks = (size + BS - 1) / BS;
     for i in 0..PASS_WARMUP + opts.iters.unwrap_or(10) {
-        let start = Instant::now();
+        let (start, cpu0) = (Instant::now(), cpu_ms());
         let total: u64 = rt.block_on(async {
             let next = Arc::new(AtomicU64::new(0));
             let tasks: Vec<_> = (0..DEPTH)
@@ -435,7 +445,7 @@ fn file_read(rt: &Runtime, opts: &Opts) {
             }
             total
         });
-        let elapsed = start.elapsed();
+        let (elapsed, cpu) = (start.elapsed(), cpu_ms() - cpu0);
         if total != size {
             eprintln!("peer-tokio: read {total} of {size} bytes");
             std::process::exit(1);
@@ -443,6 +453,7 @@ fn file_read(rt: &Runtime, opts: &Opts) {
         if i >= PASS_WARMUP {
             let mib_s = size as f64 / (1u64 << 20) as f64 / elapsed.as_secs_f64();
             report("file_read", opts.threads, mib_s, "MiB/s");
+            report("file_read_cpu", opts.threads, cpu / (size as f64 / (1u64 << 30) as f64), "ms/GiB");
         }
     }
 }
