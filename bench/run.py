@@ -4,11 +4,14 @@
     python3 bench/run.py [--no-peers] [--quick] [--iters K] [--reps R] [workload ...]
 
 1. Builds what it needs that is missing or stale: the Tokio and Go peers (installing
-   their Debian toolchains with apt when absent) and the tcp_echo load generator.
-   A peer that cannot be installed or built is reported as missing, with the reason,
-   and the run carries on. libasyncrt's own programs are expected in
-   <build-dir>/bench/bench_<workload> (the meson build is not this script's business);
-   one that does not exist is reported as missing.
+   their Debian toolchains with apt when absent), the tcp_echo load generator, and for
+   file_read fio (apt) and the file: 256 MiB of random bytes in a temporary folder under
+   bench/results/, read warm from the page cache by every implementation, removed at
+   the end. A peer (or fio) that cannot be installed or built is reported as missing,
+   with the reason, and the run carries on. closure_call is libasyncrt's alone: it has
+   no peer, and the report says so. libasyncrt's own programs are expected in
+   <build-dir>/bench/bench_<workload> or <build-dir>/bench/*/bench_<workload> (the meson
+   build is not this script's business); one that does not exist is reported as missing.
 2. Runs every selected workload for every implementation, interleaved: each repetition
    runs every (workload, impl) once, with the order of the implementations rotated, so
    that drift of this noisy 2-core machine hits all of them alike.
@@ -23,6 +26,7 @@ import argparse
 import csv
 import datetime
 import glob
+import json
 import math
 import os
 import platform
@@ -34,6 +38,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -47,13 +52,32 @@ LOADGEN_SRC = BENCH / "loadgen" / "loadgen.c"
 LOADGEN_BIN = BENCH / "loadgen" / "loadgen"
 RESULTS = BENCH / "results"
 
-IMPLS = ["asyncrt", "tokio", "go"]
+IMPLS = ["asyncrt", "tokio", "go", "fio"]
 MICRO = ["spawn_many", "yield_many", "ping_pong", "chained_spawn"]
 # Workloads whose single iteration is expensive (a million tasks, or seconds of load):
 # they run fewer repetitions, and memory ones have one iteration per process.
 HEAVY = ["idle_task_memory", "timers", "tcp_echo"]
-WORKLOADS = MICRO + HEAVY
+# libasyncrt-only workloads: no peer has a counterpart (async closures are ours).
+ASYNCRT_ONLY = ["closure_call"]
+WORKLOADS = MICRO + HEAVY + ["file_read"] + ASYNCRT_ONLY
 TCP_DEPTHS = [1, 16]  # requests in flight per connection (BENCH.md)
+# Implementations that exist for some workloads only (fio reads files and nothing else).
+ONLY_FOR = {"fio": ["file_read"]}
+FILE_READ_SIZE = 256 << 20  # BENCH.md
+# closure_call's figures: (metric, label, issue 5's target as ns over the plain future).
+CLOSURE_VARIANTS = [("closure_call_plain", "plain future (same body)", None),
+                    ("closure_call_once", "ar_call_once (ONCE)", 5),
+                    ("closure_call_mut", "ar_call_mut (MUT)", 5),
+                    ("closure_call_fn", "ar_call (FN)", 15),
+                    ("closure_call_fn_contended", "ar_call (FN), one closure, all workers", None),
+                    ("closure_call_atomic_floor", "one CAS + store alone (reference)", None)]
+
+
+def applies(impl, workload):
+    """Whether implementation `impl` has a program for `workload` at all."""
+    if workload in ASYNCRT_ONLY:
+        return impl == "asyncrt"
+    return workload in ONLY_FOR.get(impl, [workload])
 
 
 # The figures (the `workload=` names of the result lines) each workload produces, in
@@ -68,13 +92,19 @@ def metrics_of(workload):
             out += [(name, "req/s", True), (name + "_p50", "us", False),
                     (name + "_p99", "us", False), (name + "_cpu", "us/req", False)]
         return out
+    if workload == "file_read":
+        # CPU ms (user + system, all threads) per GiB read: less at the mercy of other
+        # load on a shared machine than the wall-clock MiB/s.
+        return [("file_read", "MiB/s", True), ("file_read_cpu", "ms/GiB", False)]
+    if workload == "closure_call":
+        return [(m, "ns/call", False) for m, _, _ in CLOSURE_VARIANTS]
     unit = {"spawn_many": "ns/task", "yield_many": "ns/yield", "ping_pong": "ns/roundtrip",
             "chained_spawn": "ns/spawn", "idle_task_memory": "B/task"}[workload]
     return [(workload, unit, False)]
 
 
 LINE_RE = re.compile(r"^workload=(\S+) impl=(\S+) threads=(\d+) value=(\S+) unit=(\S+)\s*$")
-COLORS = {"asyncrt": "#1f77b4", "tokio": "#d62728", "go": "#2ca02c"}
+COLORS = {"asyncrt": "#1f77b4", "tokio": "#d62728", "go": "#2ca02c", "fio": "#9467bd"}
 
 
 def log(msg):
@@ -225,6 +255,9 @@ class Builder:
             return f"cc failed (logs/build-loadgen.log): {tail(out, 3)}"
         return None
 
+    def find_fio(self):
+        return self.find_tool("fio", ["/usr/bin/fio"], "fio")
+
     def find_gnuplot(self):
         return self.find_tool("gnuplot", ["/usr/bin/gnuplot"], "gnuplot-nox")
 
@@ -249,9 +282,14 @@ class Impl:
         if self.name == "asyncrt":
             # One program per workload: build/bench/bench_<workload> --threads N ...
             prog = self.build_dir / "bench" / f"bench_{workload}"
+            # Some live in a subfolder (bench/closures/bench_closure_call).
+            prog = next(iter(sorted(self.build_dir.glob(f"bench/*/bench_{workload}"))), prog) \
+                if not prog.exists() else prog
             if not (prog.is_file() and os.access(prog, os.X_OK)):
                 return None, f"{rel(prog)} not built"
             return [str(prog)], None
+        if self.name == "fio":
+            return [str(self.binary)], None
         # The peers are one program each that takes the workload as first argument.
         return [str(self.binary), workload], None
 
@@ -339,8 +377,9 @@ def stop_server(proc):
 # ---------------------------------------------------------------------------------------
 
 class Runner:
-    def __init__(self, args, impls, loadgen_missing, outdir):
+    def __init__(self, args, impls, loadgen_missing, outdir, data_file=None):
         self.args = args
+        self.data_file = data_file  # file_read's file, or the reason there is none
         self.impls = impls
         self.loadgen_missing = loadgen_missing
         self.outdir = outdir
@@ -378,8 +417,12 @@ class Runner:
 
     def run_micro(self, workload, impl, prefix, tag):
         opts = ["--threads", str(self.args.threads), "--iters", str(self.iters_for(workload))]
+        if workload == "file_read":
+            opts += ["--file", str(self.data_file)]
         argv = prefix + opts
-        self.commands[(workload, impl.name)] = shlex.join([rel(argv[0]), *argv[1:]])
+        cmd = shlex.join([rel(argv[0]), *argv[1:]])
+        self.commands[(workload, impl.name)] = \
+            cmd.replace(str(self.data_file), "$FILE") if workload == "file_read" else cmd
         rc, out, err, secs = run_proc(argv, self.args.timeout)
         self.log_run(tag, argv, rc, out, err, secs)
         expected = [m for m, _, _ in metrics_of(workload)]
@@ -457,6 +500,38 @@ class Runner:
             self.failures.setdefault(("tcp_echo", impl.name), []).append(problem)
         return total, all_values, problem
 
+    def run_fio(self, workload, impl, prefix, tag):
+        """fio on file_read's file, warm page cache (invalidate=0): time-based, after a
+        1 s ramp that is not counted, so its figure is a steady state like the other
+        programs' passes after their warm-up ones. One figure per repetition."""
+        secs = 1 if self.args.quick else 3
+        argv = prefix + ["--name=file_read", f"--filename={self.data_file}",
+                         "--ioengine=io_uring", "--rw=read", "--bs=64k", "--iodepth=32",
+                         f"--size={FILE_READ_SIZE >> 20}M", "--invalidate=0", "--time_based",
+                         f"--runtime={secs}", "--ramp_time=1", "--output-format=json"]
+        self.commands[(workload, impl.name)] = shlex.join(
+            [rel(argv[0]) if argv[0].startswith(str(ROOT)) else argv[0], *argv[1:]]).replace(
+            str(self.data_file), "$FILE")
+        rc, out, err, took = run_proc(argv, self.args.timeout)
+        self.log_run(tag, argv, rc, out, err, took)
+        values, problem = {}, None
+        try:
+            job = json.loads(out[out.index("{"):])["jobs"][0]
+            if job.get("error") or job["read"]["io_bytes"] <= 0:
+                problem = f"fio error {job.get('error')}, {job['read']['io_bytes']} bytes read"
+            else:
+                # fio's CPU figures are percentages of the measured (post-ramp) runtime.
+                cpu_ms = (job["usr_cpu"] + job["sys_cpu"]) / 100 * job["job_runtime"]
+                values = {"file_read": [job["read"]["bw_bytes"] / (1 << 20)],
+                          "file_read_cpu": [cpu_ms / (job["read"]["io_bytes"] / (1 << 30))]}
+        except (ValueError, KeyError, IndexError) as e:
+            problem = f"no fio JSON ({e}): {tail(err or out, 2)}"
+        if rc != 0:
+            problem = f"exit status {rc}: {tail(err, 2)}"
+        self.record(workload, impl.name, values,
+                    {"file_read": "MiB/s", "file_read_cpu": "ms/GiB"}, problem)
+        return took, values, problem
+
     def run(self, workloads):
         reps = self.args.reps
         plan = []
@@ -466,13 +541,14 @@ class Runner:
             for w in workloads:
                 if w in HEAVY and rep >= self.args.heavy_reps:
                     continue
-                for impl in order:
-                    plan.append((rep, w, impl))
+                plan += [(rep, w, impl) for impl in order if applies(impl.name, w)]
         runnable = []
         for rep, w, impl in plan:
             prefix, why = impl.argv(w)
             if why is None and w == "tcp_echo" and self.loadgen_missing:
                 why = "load generator unavailable: " + self.loadgen_missing
+            if why is None and w == "file_read" and isinstance(self.data_file, str):
+                why = "no file to read: " + self.data_file
             if why:
                 self.missing[(w, impl.name)] = why
             else:
@@ -486,6 +562,8 @@ class Runner:
             log(f"[{i}/{n}] rep {rep + 1} {w} / {impl.name} ...")
             if w == "tcp_echo":
                 secs, values, problem = self.run_tcp_echo(impl, prefix, tag)
+            elif impl.name == "fio":
+                secs, values, problem = self.run_fio(w, impl, prefix, tag)
             else:
                 secs, values, problem = self.run_micro(w, impl, prefix, tag)
             shown = ", ".join(f"{m} {statistics.median(v):.4g} {self.units.get(m, '')}"
@@ -542,7 +620,7 @@ def summarize(runner, workloads, impl_names):
         for metric, unit, higher in metrics_of(w):
             base = runner.values.get((metric, "asyncrt"))
             base_med = statistics.median(base) if base else None
-            for name in impl_names:
+            for name in [n for n in impl_names if applies(n, w)]:
                 vs = runner.values.get((metric, name))
                 notes = []
                 if (w, name) in runner.missing:
@@ -589,7 +667,14 @@ def write_markdown(path, runner, rows, workloads, info, versions, argv, plot_not
         f"thread(s) pinned to CPU 0 and load generator to CPU 1, {args.conns} connections, "
         f"64 B requests, {args.warmup} s warm-up then {args.duration} s measured, a fresh server "
         "per depth.",
-        "- Ratio = impl ÷ asyncrt median; for req/s higher is better, for everything else lower.",
+        "- file_read: one 256 MiB file of random bytes, read warm from the page cache (buffered "
+        "reads; written just before the run, and read once by each program before it measures), "
+        "64 KiB blocks, 32 reads in flight; libasyncrt and the peers print one figure per pass of "
+        "the whole file after 2 warm-up passes, fio one steady-state figure per run "
+        "(time-based after a 1 s ramp). file_read_cpu: CPU time (user + system, all threads) "
+        "per GiB read, from getrusage (fio: its usr_cpu + sys_cpu).",
+        "- Ratio = impl ÷ asyncrt median; for req/s and MiB/s higher is better, for everything "
+        "else lower.",
         "", f"![plot](plot.png)" if not plot_note else f"Plot: {plot_note}", "",
     ]
     by_workload = {}
@@ -597,7 +682,9 @@ def write_markdown(path, runner, rows, workloads, info, versions, argv, plot_not
         by_workload.setdefault(row[0], []).append(row)
     for w in workloads:
         lines += [f"## {w}", ""]
-        metrics = [m for m, _, _ in metrics_of(w)]
+        if w == "closure_call":
+            lines += closure_table(runner, rows)
+        metrics = [m for m, _, _ in metrics_of(w)] if w not in ASYNCRT_ONLY else []
         for metric in metrics:
             mrows = [r for r in by_workload.get(w, []) if r[1] == metric]
             unit, higher = mrows[0][2], mrows[0][3]
@@ -612,12 +699,17 @@ def write_markdown(path, runner, rows, workloads, info, versions, argv, plot_not
                 else:
                     lines.append(f"| {name} | — | — | — | 0 | {note or 'no result'} |")
             lines.append("")
+        if w == "file_read":
+            lines += fio_target(rows)
         cmds = [(name, runner.commands[(w, name)]) for name in IMPLS
                 if (w, name) in runner.commands]
         if cmds:
             reps = args.heavy_reps if w in HEAVY else args.reps
             lines += [f"To reproduce (from the repository root; each was run {reps} time(s), "
                       "interleaved):", "", "```sh"]
+            if w == "file_read":
+                lines += ["FILE=bench/results/file_read.dat  # the run's file was removed",
+                          f"head -c {FILE_READ_SIZE} /dev/urandom > $FILE"]
             for name, cmd in cmds:
                 if isinstance(cmd, list):
                     lines += [f"# {name}"] + cmd
@@ -627,17 +719,61 @@ def write_markdown(path, runner, rows, workloads, info, versions, argv, plot_not
     path.write_text("\n".join(lines) + "\n")
 
 
+def fio_target(rows):
+    """Issue 4's target: file_read within 10 % of fio's io_uring engine on the same file."""
+    med = {(r[1], r[4]): r[5][0] for r in rows if r[0] == "file_read" and r[5]}
+    if ("file_read", "asyncrt") not in med or ("file_read", "fio") not in med:
+        return ["Target (issue 4): within 10 % of fio's io_uring engine — not decided, "
+                "a figure is missing.", ""]
+    q = med[("file_read", "asyncrt")] / med[("file_read", "fio")]
+    cpu = [med.get(("file_read_cpu", n)) for n in ("asyncrt", "fio")]
+    cpu = (f" CPU per GiB: {cpu[0] / cpu[1]:.2f}× fio's." if all(cpu) else "")
+    return [f"Target (issue 4): libasyncrt within 10 % of fio's io_uring engine on the same "
+            f"file: {q:.2f} of fio's MiB/s, {'met' if q >= 0.9 else '**not met**'}.{cpu}", ""]
+
+
+def closure_table(runner, rows):
+    """closure_call: each variant against the plain future, with issue 5's targets."""
+    stats = {r[1]: r[5] for r in rows if r[0] == "closure_call" and r[4] == "asyncrt"}
+    note = next((r[7] for r in rows if r[0] == "closure_call" and r[7]), "")
+    plain = stats.get("closure_call_plain")
+    out = ["No peer: Tokio and Go have no async closures with run-time borrow checks, so this "
+           "is libasyncrt alone (the call machinery against polling the same body as a plain "
+           f"future, {runner.args.threads} workers for the contended line)."
+           + (f" Note: {note}" if note else ""), "",
+           "| variant | ns/call, median | min – max | over the plain future | target (issue 5) "
+           "| met |", "|---|---:|---:|---:|---|---|"]
+    for metric, label, target in CLOSURE_VARIANTS:
+        st = stats.get(metric)
+        if not st:
+            out.append(f"| {label} | — | — | — | {f'≤ +{target} ns' if target else ''} | |")
+            continue
+        over = st[0] - plain[0] if plain and metric != "closure_call_plain" else None
+        met = "" if target is None or over is None else ("yes" if over <= target else "**no**")
+        overs = "—" if over is None else f"{over:+.2f} ns"
+        out.append(f"| {label} | {fmt(st[0])} | {fmt(st[1])} – {fmt(st[2])} | {overs} | "
+                   f"{f'≤ +{target} ns' if target else '—'} | {met} |")
+    return out + [""]
+
+
 def write_plot(outdir, rows, impl_names, gnuplot):
-    """One panel per figure: bars of the medians with min–max whiskers, per impl.
+    """One panel per figure: bars of the medians with min–max whiskers, per impl
+    (closure_call: one panel, a bar per variant).
 
     Absolute values rather than ratios, so that a panel still says something when
     libasyncrt's figure is missing; the ratios are in the report's tables.
     """
-    metrics = []
+    panels = []  # (title, [(label, stats or None, color)])
     for row in rows:
-        if row[1] not in [m[0] for m in metrics]:
-            metrics.append((row[1], row[2], row[3]))
-    panels = [m for m in metrics if any(r[5] for r in rows if r[1] == m[0])]
+        w, metric, unit, higher = row[:4]
+        better = "higher" if higher else "lower"
+        title = (f"closure_call ({unit}, {better} is better)" if w == "closure_call"
+                 else f"{metric} ({unit}, {better} is better)")
+        if not panels or panels[-1][0] != title:
+            panels.append((title, []))
+        label = metric[len("closure_call_"):] if w == "closure_call" else row[4]
+        panels[-1][1].append((label, row[5], COLORS.get(row[4], "#777777")))
+    panels = [p for p in panels if any(b[1] for b in p[1])]
     if not panels:
         return "no figures to plot"
     data, script = [], []
@@ -647,30 +783,26 @@ def write_plot(outdir, rows, impl_names, gnuplot):
         f"set terminal pngcairo noenhanced size {cols * 380},{nrows * 300} font ',9'",
         "set output 'plot.png'",
         f"set multiplot layout {nrows},{cols} title 'libasyncrt vs peers (median, min–max)'",
-        "set style fill solid 0.85 border -1", "set boxwidth 0.6",
-        f"set xrange [-0.6:{len(impl_names) - 0.4}]", "unset key", "set grid ytics",
-        "set xtics (" + ", ".join(f"'{n}' {i}" for i, n in enumerate(impl_names)) + ")",
+        "set style fill solid 0.85 border -1", "set boxwidth 0.6", "unset key", "set grid ytics",
     ]
-    for idx, (metric, unit, higher) in enumerate(panels):
-        block = []
-        for i, name in enumerate(impl_names):
-            stats = next((r[5] for r in rows if r[1] == metric and r[4] == name), None)
-            if stats:
-                color = int(COLORS.get(name, "#777777")[1:], 16)
-                block.append(f"{i} {stats[0]:.6g} {stats[1]:.6g} {stats[2]:.6g} {color}")
+    for idx, (title, bars) in enumerate(panels):
+        script += [f"set xrange [-0.6:{len(bars) - 0.4}]",
+                   "set xtics (" + ", ".join(f"'{b[0]}' {i}" for i, b in enumerate(bars)) + ")"
+                   + (" rotate by -30" if len(bars) > 4 else "")]
+        block = [f"{i} {st[0]:.6g} {st[1]:.6g} {st[2]:.6g} {int(color[1:], 16)}"
+                 for i, (_, st, color) in enumerate(bars) if st]
         data.append("\n".join(block))
-        missing = [i for i, n in enumerate(impl_names)
-                   if not any(r[5] for r in rows if r[1] == metric and r[4] == n)]
         script.append("unset label")
-        for i in missing:
-            script.append(f"set label 'missing' at {i},graph 0.08 center textcolor rgb '#888888'")
+        for i, (_, st, _) in enumerate(bars):
+            if not st:
+                script.append(f"set label 'missing' at {i},graph 0.08 center "
+                              "textcolor rgb '#888888'")
         # Noisy outliers would squash the bars: the axis stops at twice the largest
         # median and longer whiskers are clipped (the tables have the exact min–max).
-        stats_here = [r[5] for r in rows if r[1] == metric and r[5]]
-        top = min(max(s[2] for s in stats_here), 2 * max(s[0] for s in stats_here))
+        stats_here = [b[1] for b in bars if b[1]]
+        top = min(max(st[2] for st in stats_here), 2 * max(st[0] for st in stats_here))
         script.append(f"set yrange [0:{(top or 1) * 1.05:.6g}]")
-        better = "higher" if higher else "lower"
-        script.append(f"set title '{metric} ({unit}, {better} is better)'")
+        script.append(f"set title '{title}'")
         script.append(f"plot 'plot.dat' index {idx} using 1:2:5 with boxes lc rgb variable, "
                       f"'' index {idx} using 1:3:(0):($4-$3) with vectors heads size screen 0.006,90 "
                       "lc rgb 'black'")
@@ -691,9 +823,10 @@ def parse_args(argv):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("workloads", nargs="*", metavar="workload",
                    help=f"workloads to run (default: all): {', '.join(WORKLOADS)}")
-    p.add_argument("--no-peers", action="store_true", help="run libasyncrt only")
+    p.add_argument("--no-peers", action="store_true", help="run libasyncrt only (no fio either)")
     p.add_argument("--quick", action="store_true",
-                   help="smoke test: 1 repetition, 5 iterations, 2 s of tcp_echo load")
+                   help="smoke test: 1 repetition, 5 iterations (file_read: passes), 2 s of "
+                   "tcp_echo load, 1 s of fio")
     p.add_argument("--iters", type=int, help="measured iterations per process (default 10)")
     p.add_argument("--reps", type=int, help="repetitions per (workload, impl) (default 5)")
     p.add_argument("--heavy-reps", type=int,
@@ -723,6 +856,32 @@ def parse_args(argv):
     return args
 
 
+def make_data_file():
+    """file_read's file: FILE_READ_SIZE random bytes in a fresh folder under bench/results/
+    (on the disk of the repository, not a tmpfs), written, synced (so that writeback does
+    not run during the measurements) and read once, so that every implementation reads it
+    from the page cache. Returns (path, folder to remove) or (reason, None)."""
+    log(f"writing file_read's file ({FILE_READ_SIZE >> 20} MiB) ...")
+    folder = None
+    try:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix=".file_read-", dir=RESULTS))
+        path = folder / "file_read.dat"
+        with open(path, "wb") as f:
+            for _ in range(FILE_READ_SIZE >> 22):
+                f.write(os.urandom(4 << 20))
+            f.flush()
+            os.fsync(f.fileno())
+        with open(path, "rb") as f:
+            while f.read(4 << 20):
+                pass
+        return path, folder
+    except OSError as e:
+        if folder:
+            shutil.rmtree(folder, ignore_errors=True)
+        return f"cannot write it under {rel(RESULTS)}: {e}", None
+
+
 def main(argv):
     args = parse_args(argv)
     workloads = [w for w in WORKLOADS if not args.workloads or w in args.workloads]
@@ -741,6 +900,12 @@ def main(argv):
             if why:
                 log(f"  {name} peer missing: {why}")
             impls.append(Impl(name, binary=binary, missing=why))
+    if "file_read" in workloads and not args.no_peers:
+        log("looking for fio ...")
+        fio, why = builder.find_fio()
+        if why:
+            log(f"  fio missing: {why}")
+        impls.append(Impl("fio", binary=fio, missing=why))
     loadgen_missing = None
     if "tcp_echo" in workloads:
         log("building load generator ...")
@@ -748,9 +913,16 @@ def main(argv):
         if loadgen_missing:
             log(f"  load generator missing: {loadgen_missing}")
 
-    runner = Runner(args, impls, loadgen_missing, outdir)
+    data_file, data_dir = None, None
+    if "file_read" in workloads:
+        data_file, data_dir = make_data_file()
+    runner = Runner(args, impls, loadgen_missing, outdir, data_file)
     started = time.monotonic()
-    runner.run(workloads)
+    try:
+        runner.run(workloads)
+    finally:
+        if data_dir:
+            shutil.rmtree(data_dir, ignore_errors=True)
     log(f"runs done in {time.monotonic() - started:.0f} s")
 
     impl_names = [i.name for i in impls]
@@ -776,9 +948,9 @@ def main(argv):
     bad = {w for (w, name) in runner.failures if name == "asyncrt"}
     # A program that exists but could not be run (no load generator) did not run either.
     bad |= {w for (w, name), why in runner.missing.items()
-            if name == "asyncrt" and why.startswith("load generator")}
+            if name == "asyncrt" and why.startswith(("load generator", "no file to read"))}
     bad = sorted(bad)
-    if not any(name == "asyncrt" for (_, name) in runner.attempts):
+    if not bad and not any(name == "asyncrt" for (_, name) in runner.attempts):
         log("note: no libasyncrt program for the selected workloads in "
             f"{rel(Path(args.build_dir).resolve() / 'bench')}")
     if bad:

@@ -4,7 +4,7 @@
 // library only), with exactly the parameters given there, under the command-line
 // contract shared by every implementation (see ../README.md):
 //
-//	peer-go <workload> [--threads N] [--iters K] [--port P]
+//	peer-go <workload> [--threads N] [--iters K] [--port P] [--file PATH]
 //
 // One line per measured iteration on stdout:
 //
@@ -22,7 +22,9 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -37,10 +39,11 @@ type options struct {
 	threads  int
 	iters    int // 0: the workload's default
 	port     int
+	file     string
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: peer-go <spawn_many|yield_many|ping_pong|chained_spawn|idle_task_memory|timers|tcp_echo> [--threads N] [--iters K] [--port P]")
+	fmt.Fprintln(os.Stderr, "usage: peer-go <spawn_many|yield_many|ping_pong|chained_spawn|idle_task_memory|timers|tcp_echo|file_read> [--threads N] [--iters K] [--port P] [--file PATH]")
 	os.Exit(2)
 }
 
@@ -53,6 +56,10 @@ func parseArgs() options {
 	for i := 1; i < len(args); i += 2 {
 		if i+1 >= len(args) {
 			usage()
+		}
+		if args[i] == "--file" {
+			opts.file = args[i+1]
+			continue
 		}
 		v, err := strconv.Atoi(args[i+1])
 		if err != nil || v < 0 {
@@ -342,6 +349,89 @@ func tcpEcho(opts options) {
 	}
 }
 
+// cpuMs is the CPU time (user + system) of the whole process so far, in ms.
+func cpuMs() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		panic(err)
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e6
+}
+
+// fileRead: read the file --file (the runner makes a 256 MiB one, in the page cache) in
+// 64 KiB blocks with 32 reads in flight: 32 goroutines, each with its own buffer, claim
+// block indices from a shared counter and read them with os.File.ReadAt (a blocking
+// pread; the runtime hands the P to another thread while it blocks). Every pass checks
+// that each read was whole and that the bytes add up to the file size. Per pass: MiB/s,
+// and the process's CPU time (user + system, all threads) per GiB.
+func fileRead(opts options) {
+	const bs = 64 * 1024
+	const depth = 32
+	const passWarmup = 2 // as libasyncrt's program: 256 MiB passes are long
+	if opts.file == "" {
+		usage()
+	}
+	f, err := os.Open(opts.file)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "peer-go:", err)
+		os.Exit(1)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		panic(err)
+	}
+	size := st.Size()
+	nblocks := (size + bs - 1) / bs
+	iters := opts.iters
+	if iters == 0 {
+		iters = 10
+	}
+	for i := 0; i < passWarmup+iters; i++ {
+		var next, total int64
+		var failed int32
+		var wg sync.WaitGroup
+		start, cpu0 := time.Now(), cpuMs()
+		for g := 0; g < depth; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				buf := make([]byte, bs)
+				var bytes int64
+				for {
+					idx := atomic.AddInt64(&next, 1) - 1
+					if idx >= nblocks {
+						break
+					}
+					off := idx * bs
+					want := size - off
+					if want > bs {
+						want = bs
+					}
+					n, err := f.ReadAt(buf[:want], off)
+					if int64(n) != want {
+						fmt.Fprintf(os.Stderr, "peer-go: ReadAt %d: %d bytes of %d: %v\n", off, n, want, err)
+						atomic.StoreInt32(&failed, 1)
+						break
+					}
+					bytes += int64(n)
+				}
+				atomic.AddInt64(&total, bytes)
+			}()
+		}
+		wg.Wait()
+		elapsed, cpu := time.Since(start), cpuMs()-cpu0
+		if failed != 0 || total != size {
+			fmt.Fprintf(os.Stderr, "peer-go: read %d of %d bytes\n", total, size)
+			os.Exit(1)
+		}
+		if i >= passWarmup {
+			report("file_read", opts.threads, float64(size)/(1<<20)/elapsed.Seconds(), "MiB/s")
+			report("file_read_cpu", opts.threads, cpu/(float64(size)/(1<<30)), "ms/GiB")
+		}
+	}
+}
+
 func main() {
 	opts := parseArgs()
 	runtime.GOMAXPROCS(opts.threads)
@@ -360,6 +450,8 @@ func main() {
 		timers(opts)
 	case "tcp_echo":
 		tcpEcho(opts)
+	case "file_read":
+		fileRead(opts)
 	default:
 		usage()
 	}

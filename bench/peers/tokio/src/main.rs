@@ -4,7 +4,7 @@
 //! exactly the parameters given there, under the command-line contract shared by every
 //! implementation (see ../README.md):
 //!
-//!     peer-tokio <workload> [--threads N] [--iters K] [--port P]
+//!     peer-tokio <workload> [--threads N] [--iters K] [--port P] [--file PATH]
 //!
 //! One line per measured iteration on stdout:
 //!
@@ -15,7 +15,8 @@
 //! the same way: spawning happens inside `block_on` on the main thread and the main
 //! thread waits on a blocking std channel.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -34,12 +35,13 @@ struct Opts {
     threads: usize,
     iters: Option<usize>,
     port: Option<u16>,
+    file: Option<String>,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: peer-tokio <spawn_many|yield_many|ping_pong|chained_spawn|idle_task_memory|timers|tcp_echo> \
-         [--threads N] [--iters K] [--port P]"
+        "usage: peer-tokio <spawn_many|yield_many|ping_pong|chained_spawn|idle_task_memory|timers|tcp_echo|file_read> \
+         [--threads N] [--iters K] [--port P] [--file PATH]"
     );
     std::process::exit(2);
 }
@@ -47,13 +49,14 @@ fn usage() -> ! {
 fn parse_args() -> Opts {
     let mut args = std::env::args().skip(1);
     let workload = args.next().unwrap_or_else(|| usage());
-    let mut opts = Opts { workload, threads: 2, iters: None, port: None };
+    let mut opts = Opts { workload, threads: 2, iters: None, port: None, file: None };
     while let Some(flag) = args.next() {
         let value = args.next().unwrap_or_else(|| usage());
         match flag.as_str() {
             "--threads" => opts.threads = value.parse().unwrap_or_else(|_| usage()),
             "--iters" => opts.iters = Some(value.parse().unwrap_or_else(|_| usage())),
             "--port" => opts.port = Some(value.parse().unwrap_or_else(|_| usage())),
+            "--file" => opts.file = Some(value),
             _ => usage(),
         }
     }
@@ -373,6 +376,88 @@ fn tcp_echo(rt: &Runtime, opts: &Opts) {
     });
 }
 
+/// CPU time (user + system) of the whole process so far, in ms.
+fn cpu_ms() -> f64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let us = |t: libc::timeval| t.tv_sec as f64 * 1e3 + t.tv_usec as f64 / 1e3;
+    us(ru.ru_utime) + us(ru.ru_stime)
+}
+
+/// file_read: read the file `--file` (the runner makes a 256 MiB one, in the page
+/// cache) in 64 KiB blocks with 32 reads in flight. What a Tokio user writes for
+/// positional reads: tokio::fs::File has no read_at and allows one operation at a time
+/// per handle, so 32 tasks each run std's `read_at` through `spawn_blocking` (which is
+/// what tokio::fs does inside), claiming block indices from a shared counter. Every
+/// pass checks that each read was whole and that the bytes add up to the file size.
+/// Per pass: MiB/s, and the process's CPU time (user + system, all threads) per GiB.
+fn file_read(rt: &Runtime, opts: &Opts) {
+    const BS: u64 = 64 * 1024;
+    const DEPTH: usize = 32;
+    const PASS_WARMUP: usize = 2; // as libasyncrt's program: 256 MiB passes are long
+    let path = opts.file.clone().unwrap_or_else(|| usage());
+    let file = Arc::new(std::fs::File::open(&path).unwrap_or_else(|e| {
+        eprintln!("peer-tokio: {path}: {e}");
+        std::process::exit(1);
+    }));
+    let size = file.metadata().expect("metadata").len();
+    let nblocks = (size + BS - 1) / BS;
+    for i in 0..PASS_WARMUP + opts.iters.unwrap_or(10) {
+        let (start, cpu0) = (Instant::now(), cpu_ms());
+        let total: u64 = rt.block_on(async {
+            let next = Arc::new(AtomicU64::new(0));
+            let tasks: Vec<_> = (0..DEPTH)
+                .map(|_| {
+                    let (file, next) = (file.clone(), next.clone());
+                    tokio::spawn(async move {
+                        let mut buf = vec![0u8; BS as usize];
+                        let mut bytes = 0u64;
+                        loop {
+                            let idx = next.fetch_add(1, Ordering::Relaxed);
+                            if idx >= nblocks {
+                                return bytes;
+                            }
+                            let off = idx * BS;
+                            let want = BS.min(size - off) as usize;
+                            let f = file.clone();
+                            let (b, n) = tokio::task::spawn_blocking(move || {
+                                let n = f.read_at(&mut buf[..want], off);
+                                (buf, n)
+                            })
+                            .await
+                            .expect("spawn_blocking");
+                            buf = b;
+                            match n {
+                                Ok(n) if n == want => bytes += n as u64,
+                                r => {
+                                    eprintln!("peer-tokio: read_at {off}: {r:?}, wanted {want}");
+                                    std::process::exit(1);
+                                }
+                            }
+                        }
+                    })
+                })
+                .collect();
+            let mut total = 0;
+            for t in tasks {
+                total += t.await.expect("reader task");
+            }
+            total
+        });
+        let (elapsed, cpu) = (start.elapsed(), cpu_ms() - cpu0);
+        if total != size {
+            eprintln!("peer-tokio: read {total} of {size} bytes");
+            std::process::exit(1);
+        }
+        if i >= PASS_WARMUP {
+            let mib_s = size as f64 / (1u64 << 20) as f64 / elapsed.as_secs_f64();
+            report("file_read", opts.threads, mib_s, "MiB/s");
+            report("file_read_cpu", opts.threads, cpu / (size as f64 / (1u64 << 30) as f64), "ms/GiB");
+        }
+    }
+}
+
 fn main() {
     let opts = parse_args();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -390,6 +475,7 @@ fn main() {
         "idle_task_memory" => idle_task_memory(&rt, &opts),
         "timers" => timers(&rt, &opts),
         "tcp_echo" => tcp_echo(&rt, &opts),
+        "file_read" => file_read(&rt, &opts),
         _ => usage(),
     }
 }
