@@ -51,6 +51,13 @@ ar_io_backend ar__backend_wanted(ar_io_backend opt)
     return AR_IO_BACKEND_AUTO;
 }
 
+/* "EPERM" for -EPERM (glibc's strerrorname_np, GNU). */
+static const char *errname(int err)
+{
+    const char *n = strerrorname_np(-err);
+    return n ? n : "?";
+}
+
 /* Both lines are said once per process, so that programs creating many
  * runtimes (tests) are not flooded. */
 void ar__backend_report_fallback(int err)
@@ -58,9 +65,9 @@ void ar__backend_report_fallback(int err)
     static _Atomic bool said;
     if (!atomic_exchange(&said, true))
         fprintf(stderr,
-                "asyncrt: io_uring unavailable (io_uring_setup: %s, errno %d); "
+                "asyncrt: io_uring unavailable (setting it up failed with -%s: %s); "
                 "using the epoll backend\n",
-                ar_strerror(err), -err);
+                errname(err), ar_strerror(err));
 }
 
 void ar__backend_report_forced_failure(int err)
@@ -69,6 +76,6 @@ void ar__backend_report_forced_failure(int err)
     if (!atomic_exchange(&said, true))
         fprintf(stderr,
                 "asyncrt: io_uring was asked for (AR_BACKEND=uring or ar_rt_opts.backend) "
-                "but cannot be set up (%s, errno %d); ar_rt_new fails\n",
-                ar_strerror(err), -err);
+                "but setting it up failed with -%s (%s); ar_rt_new fails\n",
+                errname(err), ar_strerror(err));
 }
