@@ -188,6 +188,35 @@ static int64_t try_rw(ar__op *op, bool wr)
     return n >= 0 ? n : again_or_err(errno);
 }
 
+/*
+ * recv/send.  A caller's own MSG_DONTWAIT asks for EAGAIN, as on io_uring.
+ * MSG_WAITALL (without MSG_DONTWAIT) waits for the whole length as
+ * io_uring does: op->off (unused by recv/send otherwise) counts the bytes
+ * done so far; an end of stream or an error after some bytes returns them.
+ */
+static int64_t try_xfer(ar__op *op, bool wr)
+{
+    bool all = (op->flags & (MSG_WAITALL | MSG_DONTWAIT)) == MSG_WAITALL;
+    int flags = (op->flags & ~MSG_WAITALL) | MSG_DONTWAIT;
+    for (;;) {
+        ssize_t n;
+        size_t done = (size_t)op->off;
+        do {
+            n = wr ? send(op->fd, op->data + done, op->len - done, flags)
+                   : recv(op->fd, op->data + done, op->len - done, flags);
+        } while (n < 0 && errno == EINTR);
+        if (n < 0) {
+            if (done)
+                return errno == EAGAIN || errno == EWOULDBLOCK ? AGAIN : (int64_t)done;
+            return (op->flags & MSG_DONTWAIT) ? -(int64_t)errno : again_or_err(errno);
+        }
+        done += (size_t)n;
+        if (!all || n == 0 || done == op->len)
+            return (int64_t)done;
+        op->off = done; /* short: go on (the next call says EAGAIN if so) */
+    }
+}
+
 static int64_t try_connect(ar__op *op)
 {
     int rc;
@@ -234,24 +263,11 @@ static int64_t try_connect(ar__op *op)
  */
 static int64_t try_op(ar__op *op)
 {
-    ssize_t n;
     int rc;
     switch (op->kind) {
     case AR__OP_RECV:
-        do {
-            n = recv(op->fd, op->data, op->len, op->flags | MSG_DONTWAIT);
-        } while (n < 0 && errno == EINTR);
-        if (n >= 0)
-            return n;
-        /* A caller's own MSG_DONTWAIT asks for EAGAIN, as on io_uring. */
-        return (op->flags & MSG_DONTWAIT) ? -(int64_t)errno : again_or_err(errno);
     case AR__OP_SEND:
-        do {
-            n = send(op->fd, op->data, op->len, op->flags | MSG_DONTWAIT);
-        } while (n < 0 && errno == EINTR);
-        if (n >= 0)
-            return n;
-        return (op->flags & MSG_DONTWAIT) ? -(int64_t)errno : again_or_err(errno);
+        return try_xfer(op, op->kind == AR__OP_SEND);
     case AR__OP_READ:
         return try_rw(op, false);
     case AR__OP_WRITE:
