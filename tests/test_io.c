@@ -653,3 +653,85 @@ Test(io, runtimes_leave_no_descriptors, .timeout = 30)
     }
     T_EQ_INT(count_fds(), before);
 }
+
+/* A descriptor number reused while a cancel is in flight: a receive is
+ * dropped from a plain thread while its worker is busy (the cancel waits
+ * on the reactor's remote stack), the descriptor is closed, a new socket
+ * gets the same number and a new receive on it starts on that worker
+ * before the cancel is processed.  The new receive must still complete
+ * (epoll: it queued behind the stale op, whose removal must re-arm the
+ * descriptor for the new file). */
+typedef struct dropper {
+    ar_io io;
+    int fd, started;
+    char b[8];
+    _Atomic int ready, drop_now;
+    ar_waker w;
+} dropper;
+
+static ar_poll dropper_poll(void *p, ar_cx *cx)
+{
+    dropper *self = p;
+    if (!self->started) {
+        self->started = 1;
+        ar_io_recv(&self->io, self->fd, self->b, sizeof self->b, 0);
+        self->w = ar_waker_clone(cx->waker);
+        atomic_store(&self->ready, 1);
+    }
+    if (atomic_load(&self->drop_now)) {
+        ar_io_drop(&self->io);
+        return AR_READY;
+    }
+    cr_assert_eq(ar_io_poll(&self->io, cx), AR_PENDING, "the receive completed: %lld",
+                 (long long)self->io.res);
+    return AR_PENDING;
+}
+static const ar_future_vt dropper_vt = AR_FUTURE_VT_VOID(dropper, dropper_poll, NULL);
+
+typedef struct dropper_run { ar_rt *rt; dropper *d; } dropper_run;
+static void *dropper_thread(void *arg)
+{
+    dropper_run *r = arg;
+    T_OK(ar_block_on(r->rt, &dropper_vt, r->d));
+    return NULL;
+}
+
+Test(io, descriptor_number_reused_while_a_cancel_is_pending, .timeout = 30)
+{
+    ar_rt *rt = t_rt_mt(1);
+    int a[2], b[2];
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, a), 0);
+    static dropper d;
+    memset(&d, 0, sizeof d);
+    d.fd = a[0];
+    dropper_run run = {rt, &d};
+    pthread_t th = t_thread(dropper_thread, &run);
+    T_WAIT_UNTIL(atomic_load(&d.ready));
+    t_sleep_ms(50); /* the receive waits on worker 0's reactor */
+    t_block_ctl ctl;
+    ar_join hb;
+    t_block_worker(rt, &ctl, &hb);
+    atomic_store(&d.drop_now, 1);
+    ar_waker_wake_by_ref(d.w);
+    pthread_join(th, NULL); /* dropped: its cancel waits for the worker */
+    ar_waker_drop(d.w);
+    close(a[0]);
+    close(a[1]);
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, b), 0);
+    if (b[0] != d.fd)
+        cr_skip_test("descriptor %d not reused (got %d)", d.fd, b[0]);
+    _Atomic int64_t r;
+    char got[16] = {0};
+    ar_join hy;
+    spawn_op(rt, &hy, OP_RECV, b[0], NULL, 8, 0, got, &r);
+    atomic_store(&ctl.release, 1); /* the new receive starts, then the cancel */
+    T_OK(ar_join_wait(&hb, NULL, 0));
+    t_sleep_ms(30);
+    T_EQ_INT(write(b[1], "data", 4), 4);
+    T_OK(ar_join_wait(&hy, NULL, 0));
+    T_EQ_INT(atomic_load(&r), 4);
+    cr_assert_str_eq(got, "data");
+    ar_rt_free(rt);
+    close(b[0]);
+    close(b[1]);
+}
