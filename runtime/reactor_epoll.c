@@ -11,7 +11,8 @@
  *   2. Would block (EAGAIN, EINPROGRESS): the op joins the waiter list of
  *      its descriptor for one direction (read: recv, read, accept; write:
  *      send, write, connect).  If that list was empty the descriptor is
- *      (re-)armed with EPOLL_CTL_MOD, or ADD when epoll does not know it.
+ *      (re-)armed with EPOLL_CTL_MOD, or ADD when epoll does not know it;
+ *      else the op queues behind without trying (FIFO).
  *   3. An event for the descriptor: the ops of the ready direction are
  *      retried in FIFO order until one would block again; it and those
  *      behind it keep waiting.
@@ -20,9 +21,11 @@
  * fallback's documented limitation: a slow disk stalls that worker).
  *
  * Registration is edge-triggered (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
- * and left in place when a list empties, so a descriptor that keeps
- * becoming ready costs no epoll_ctl.  Why re-arm at the start of every wait
- * (step 2) all the same: users close descriptors with close(2), which drops
+ * and left in place when a list empties (an event nobody waits for is
+ * ignored), so an operation that completes at once costs no epoll_ctl and
+ * one that waits costs one.  Why re-arm at the start of every wait (step 2)
+ * rather than register once per descriptor: users close descriptors with
+ * close(2), which drops
  * the registration behind our back, and the number is then reused by a new
  * socket; the MOD (ENOENT -> ADD) makes the registration match the file
  * the op really waits on.  MOD also re-checks readiness, so data that came
@@ -35,9 +38,12 @@
  *     EAGAIN after the last event processed for that descriptor, so a
  *     later edge will be reported: a new op on that direction queues behind
  *     without trying (FIFO), and is retried with the others.
- *   - An op leaves a list before it is completed or freed; removing an op
- *     that is not the tail by cancellation "kicks" the list (retry and
- *     re-arm), so the ops behind a cancelled one cannot starve.
+ *   - An op leaves a list before it is completed or freed.  When a
+ *     dropped op leaves the head of a list that stays non-empty, the list
+ *     is "kicked" (retried and re-armed): its descriptor may have been
+ *     closed and the number reused by the ops behind it, whose file then
+ *     was never registered.  For the same reason an op that starts a wait
+ *     always arms, even when the other direction has waiters.
  * Events carry the descriptor number (data.u64); a spurious or stale event
  * only causes retries that find EAGAIN.  The eventfd that unparks the owner
  * is registered level-triggered with the tag EV_TAG and drained when seen.
@@ -412,11 +418,15 @@ static int arm(ar__epoll *r, int fd)
     return -errno;
 }
 
+static int arm(ar__epoll *r, int fd);
+static void fail_dir(ar__epoll *r, int fd, int dir, int64_t res);
+
 /* Retry the waiters of fd in direction dir until one would block. */
 static void run_dir(ar__epoll *r, int fd, int dir)
 {
     ep_waiters *q = &r->fds[fd].w[dir];
     ar__op *op;
+    bool orphans = false;
     while ((op = q->head)) {
         ar__spin_lock(&op->lock);
         bool orphan = op->orphaned;
@@ -425,10 +435,19 @@ static void run_dir(ar__epoll *r, int fd, int dir)
          * its cancel request is on the remote stack and frees it. */
         int64_t res = orphan ? -ECANCELED : try_op(op);
         if (res == AGAIN)
-            return;
+            break;
+        orphans |= orphan;
         list_unlink(q, op);
         r->waiting--;
         complete(r, op, res);
+    }
+    /* The dropped op's descriptor may have been closed and its number
+     * reused by the ops that queued behind it: register the file they
+     * wait on (the event may have come from the old one). */
+    if (orphans && q->head) {
+        int rc = arm(r, fd);
+        if (rc < 0)
+            fail_dir(r, fd, dir, rc);
     }
 }
 
@@ -483,12 +502,12 @@ static void start(ar__epoll *r, ar__op *op)
         complete(r, op, -ENOMEM);
         return;
     }
+    /* This direction's list is empty (else we queued behind above): arm,
+     * even when the other direction has waiters, which may be stale ones
+     * of a closed file whose number this op's file reuses. */
     ep_fd *e = &r->fds[fd];
-    bool need_arm = !e->w[DIR_RD].head && !e->w[DIR_WR].head;
     list_push(&e->w[dir], op);
     r->waiting++;
-    if (!need_arm)
-        return; /* registered for the other direction's waiters already */
     int rc = arm(r, fd);
     if (rc == 0)
         return;
