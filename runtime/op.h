@@ -8,7 +8,9 @@
  *   QUEUED    created by a future on a thread that does not own the target
  *             ring; sits on the ring's remote stack until the owner preps it.
  *   INFLIGHT  an SQE was prepared on the owner's ring; the kernel owns
- *             `data`/`addr` until the CQE.
+ *             `data`/`addr` until the CQE.  (epoll backend: the op waits
+ *             for readiness on its descriptor's waiter list; only the
+ *             owner thread reads or writes `data`/`addr`.)
  *   DONE      the CQE arrived: res/cqe_flags are set.
  * orphaned: the future was dropped.  Whoever sees the op both orphaned and
  *   no longer needed by the kernel (DONE, or QUEUED and never submitted)
@@ -57,6 +59,11 @@ typedef struct ar__op {
     ar_waker waker;
     struct ar__reactor *owner; /* immutable once submitted */
     struct ar__op *next;       /* remote stack link (owner unlinks) */
+    /* epoll backend only, owner thread only: the links of the descriptor's
+     * waiter list the op sits on while INFLIGHT, and how far a multi-step
+     * operation (connect) got.  Unused by the io_uring backend. */
+    struct ar__op *wprev, *wnext;
+    uint32_t ep_state;
     /* Parameters (immutable after creation). */
     int fd;
     int flags;

@@ -1,6 +1,7 @@
 /*
  * runtime/reactor_uring.c - the io_uring driver (see reactor.h).  The only
- * file that includes liburing.h.
+ * file that includes liburing.h.  Its entry points are ar__uring_*, reached
+ * through reactor.h's dispatch.
  *
  * user_data: an ar__op pointer, or one of two tags: TAG_CANCEL (the CQE of
  * a cancel request: ignored; the cancelled op gets its own CQE) and
@@ -28,6 +29,7 @@
 #define RING_ENTRIES 1024u
 
 struct ar__reactor {
+    ar__reactor_hdr hdr; /* first: the dispatch tag (reactor.h) */
     struct io_uring ring;
     int evfd;
     bool ev_armed;
@@ -119,7 +121,7 @@ static void arm_event(ar__reactor *r)
     r->ev_armed = true;
 }
 
-int ar__reactor_new(ar__reactor **out, bool single_issuer, void (*wake)(void *), void *arg)
+int ar__uring_new(ar__reactor **out, bool single_issuer, void (*wake)(void *), void *arg)
 {
     *out = NULL;
     ar__reactor *r = ar__calloc(sizeof *r);
@@ -137,6 +139,7 @@ int ar__reactor_new(ar__reactor **out, bool single_issuer, void (*wake)(void *),
         ar__free(r, sizeof *r);
         return rc;
     }
+    r->hdr.backend = AR__BACKEND_URING;
     r->wake = wake;
     r->wake_arg = arg;
     atomic_init(&r->remote, NULL);
@@ -276,13 +279,13 @@ static void reap(ar__reactor *r)
     io_uring_cq_advance(&r->ring, n);
 }
 
-bool ar__reactor_pending(ar__reactor *r)
+bool ar__uring_pending(ar__reactor *r)
 {
     return r->inflight || r->unsubmitted ||
            atomic_load_explicit(&r->remote, memory_order_relaxed) != NULL;
 }
 
-void ar__reactor_turn(ar__reactor *r, ar__parker *p, bool park, uint64_t timeout_ns)
+void ar__uring_turn(ar__reactor *r, ar__parker *p, bool park, uint64_t timeout_ns)
 {
     take_remote(r);
     if (park) {
@@ -318,7 +321,7 @@ void ar__reactor_turn(ar__reactor *r, ar__parker *p, bool park, uint64_t timeout
     }
 }
 
-void ar__reactor_unpark(ar__reactor *r, ar__parker *p)
+void ar__uring_unpark(ar__reactor *r, ar__parker *p)
 {
     if (ar__unpark_mark(p)) {
         uint64_t one = 1;
@@ -327,7 +330,7 @@ void ar__reactor_unpark(ar__reactor *r, ar__parker *p)
     }
 }
 
-void ar__reactor_submit(ar__reactor *r, ar__op *op)
+void ar__uring_submit(ar__reactor *r, ar__op *op)
 {
     op->owner = r;
     if (ar__tls_reactor == r) {
@@ -340,7 +343,7 @@ void ar__reactor_submit(ar__reactor *r, ar__op *op)
     push_remote(r, op);
 }
 
-void ar__reactor_drop_op(ar__op *op)
+void ar__uring_drop_op(ar__op *op)
 {
     ar__reactor *r = op->owner;
     ar__spin_lock(&op->lock);
@@ -366,7 +369,7 @@ void ar__reactor_drop_op(ar__op *op)
         push_remote(r, op);
 }
 
-int ar__reactor_enable(ar__reactor *r)
+int ar__uring_enable(ar__reactor *r)
 {
     if (!(r->ring.flags & IORING_SETUP_R_DISABLED))
         return 0;
@@ -376,7 +379,7 @@ int ar__reactor_enable(ar__reactor *r)
     return 0;
 }
 
-void ar__reactor_close(ar__reactor *r)
+void ar__uring_close(ar__reactor *r)
 {
     if (!r || r->closed)
         return;
@@ -403,11 +406,11 @@ void ar__reactor_close(ar__reactor *r)
     r->closed = true;
 }
 
-void ar__reactor_free(ar__reactor *r)
+void ar__uring_free(ar__reactor *r)
 {
     if (!r)
         return;
-    ar__reactor_close(r);
+    ar__uring_close(r);
     /* Requests that arrived after the ring closed: nobody will submit
      * them.  A live future is told -ECANCELED; an orphan is freed. */
     ar__op *list = atomic_exchange_explicit(&r->remote, NULL, memory_order_acquire);

@@ -63,7 +63,7 @@ typedef struct ar_worker {
     bool thread_started;
     _Atomic bool stopped;  /* the thread left its task loop (Release), so
                             * shutdown may touch its queues (Acquire) */
-    ar__reactor *reactor;  /* NULL without io_uring; written before the
+    ar__reactor *reactor;  /* never NULL once ar_rt_new returned; written before the
                             * thread starts, immutable until it exits */
     ar__wmetrics m;        /* written by the owner, read by anyone */
     /* Shared with other threads. */
@@ -75,6 +75,8 @@ typedef struct ar_worker {
 
 struct ar_rt {
     ar_rt_flavor flavor;
+    uint8_t backend;          /* enum ar__backend of every worker's reactor;
+                               * written by ar_rt_new, then immutable */
     uint32_t nworkers;        /* worker structs: 1 for current-thread */
     uint32_t nthreads;        /* threads started: 0 for current-thread */
     _Atomic bool shutdown;    /* written once by ar_rt_shutdown; read by all */

@@ -63,17 +63,6 @@ static void free_aligned(void *p, size_t size)
 
 const char *ar_version(void) { return "0.1.0"; }
 
-/* Said once per process: I/O futures will report -ENOSYS. */
-static void report_no_uring(int err)
-{
-    static _Atomic bool said;
-    if (!atomic_exchange(&said, true))
-        fprintf(stderr,
-                "asyncrt: io_uring unavailable (%s); I/O operations will fail with -ENOSYS "
-                "(timers and tasks work)\n",
-                ar_strerror(err));
-}
-
 void ar_rt_opts_init(ar_rt_opts *opts)
 {
     if (!opts)
@@ -155,6 +144,41 @@ static void stop_threads(ar_rt *rt)
     }
 }
 
+/* Give every worker a reactor of one backend (reactor.c says how it is
+ * chosen).  On failure the reactors made so far are left for rt_destroy. */
+static int create_reactors(ar_rt *rt, ar_io_backend opt)
+{
+    bool single_issuer = rt->flavor == AR_RT_MULTI_THREAD;
+    ar_io_backend want = ar__backend_wanted(opt);
+    int rc = 0;
+    if (want != AR_IO_BACKEND_EPOLL) {
+        for (uint32_t i = 0; i < rt->nworkers && !rc; i++)
+            rc = ar__reactor_new(&rt->workers[i].reactor, AR__BACKEND_URING, single_issuer,
+                                 ar__worker_unpark_cb, &rt->workers[i]);
+        if (!rc) {
+            rt->backend = AR__BACKEND_URING;
+            return 0;
+        }
+        for (uint32_t i = 0; i < rt->nworkers; i++) {
+            ar__reactor_free(rt->workers[i].reactor);
+            rt->workers[i].reactor = NULL;
+        }
+        if (want == AR_IO_BACKEND_URING) {
+            ar__backend_report_forced_failure(rc);
+            return rc;
+        }
+        ar__backend_report_fallback(rc);
+    }
+    for (uint32_t i = 0; i < rt->nworkers; i++) {
+        rc = ar__reactor_new(&rt->workers[i].reactor, AR__BACKEND_EPOLL, single_issuer,
+                             ar__worker_unpark_cb, &rt->workers[i]);
+        if (rc)
+            return rc;
+    }
+    rt->backend = AR__BACKEND_EPOLL;
+    return 0;
+}
+
 int ar_rt_new(ar_rt **out, const ar_rt_opts *opts)
 {
     if (!out)
@@ -177,6 +201,8 @@ int ar_rt_new(ar_rt **out, const ar_rt_opts *opts)
     } else {
         return -EINVAL;
     }
+    if ((unsigned)opts->backend > AR_IO_BACKEND_EPOLL)
+        return -EINVAL;
 
     ar_rt *rt = alloc_aligned(sizeof *rt);
     if (!rt)
@@ -210,10 +236,11 @@ int ar_rt_new(ar_rt **out, const ar_rt_opts *opts)
         ar__queue_init(&w->queue);
         ar__shard_init(&w->shard, rt, false);
         ar__wheel_init(&w->wheel);
-        int urc = ar__reactor_new(&w->reactor, rt->flavor == AR_RT_MULTI_THREAD,
-                                  ar__worker_unpark_cb, w);
-        if (urc)
-            report_no_uring(urc);
+    }
+    rc = create_reactors(rt, opts->backend);
+    if (rc) {
+        rt_destroy(rt);
+        return rc;
     }
     if (rt->flavor == AR_RT_MULTI_THREAD) {
         for (uint32_t i = 0; i < nworkers; i++) {
@@ -307,6 +334,11 @@ void ar_rt_free(ar_rt *rt)
 }
 
 uint32_t ar_rt_workers(const ar_rt *rt) { return rt ? rt->nthreads : 0; }
+
+const char *ar_rt_io_backend(const ar_rt *rt)
+{
+    return rt ? ar__backend_name((enum ar__backend)rt->backend) : NULL;
+}
 
 ar_rt *ar_rt_current(void)
 {

@@ -1,5 +1,5 @@
 /*
- * asyncrt/io.h - I/O operations as futures, driven by io_uring.
+ * asyncrt/io.h - I/O operations as futures, driven by io_uring (or epoll).
  *
  * One future type, ar_io, for every operation: initialise it with one of
  * the ar_io_* calls below, poll it with ar_io_poll until AR_READY, then read
@@ -16,12 +16,50 @@
  * it and keeps its memory until the kernel is done; a descriptor produced
  * by a cancelled accept or openat is closed, not leaked.
  *
- * The operation is submitted on the ring of the worker that first polls it
- * (from a plain thread in ar_block_on: worker 0's) and completes there; the
- * task may have moved to another worker meanwhile and is woken wherever it
- * is.  When io_uring is unavailable (seccomp, kernel.io_uring_disabled, old
- * kernels) every operation completes with -ENOSYS and the runtime says so
- * once on stderr.  (An epoll fallback is planned, not written.)
+ * The operation is submitted to the reactor of the worker that first polls
+ * it (from a plain thread in ar_block_on: worker 0's) and completes there;
+ * the task may have moved to another worker meanwhile and is woken wherever
+ * it is.
+ *
+ * Backends.  A runtime drives its I/O with io_uring, or with an epoll
+ * fallback where io_uring cannot be set up (seccomp's EPERM in containers,
+ * ENOSYS, the kernel.io_uring_disabled sysctl).  The choice is made once,
+ * in ar_rt_new: ar_rt_opts.backend, else the environment variable
+ * AR_BACKEND=uring|epoll|auto, else automatic, which logs one line on
+ * stderr when it falls back (asyncrt/runtime.h has the details, including
+ * a forced io_uring that is unavailable: ar_rt_new fails).
+ * ar_rt_io_backend(rt) says which one a runtime got.  Results are the same
+ * on both (byte counts, descriptors, -errno as the syscalls give them);
+ * what differs on epoll:
+ *   - Pollable descriptors (sockets, pipes, terminals): the operation tries
+ *     the syscall without blocking (recv/send with MSG_DONTWAIT, read/write
+ *     with RWF_NOWAIT) and, when it would block, waits for readiness in the
+ *     worker's epoll set, then retries.  The descriptor's own flags are
+ *     left alone, except:
+ *   - accept switches the listening socket to O_NONBLOCK, for good (a
+ *     blocking accept after a readiness check could hang a worker when
+ *     several accept on one listener).  O_NONBLOCK is a file status flag,
+ *     shared by every descriptor of that socket.  Accepted sockets get
+ *     exactly the flags asked for.
+ *   - connect on a blocking socket makes it O_NONBLOCK while it connects
+ *     (the kernel only connects in the background on such a socket) and
+ *     blocking again when the connect completes, or is dropped on the
+ *     worker that owns it; a connect dropped from another thread leaves the
+ *     socket non-blocking.  ar_tcp_connect's socket ends up blocking, as
+ *     on io_uring.
+ *   - Regular files and block devices have no readiness: read, write,
+ *     fsync, openat and close run synchronously on the worker that polls
+ *     them (a slow disk stalls that worker for the call).  This is the
+ *     fallback's limitation; io_uring's file I/O is asynchronous.
+ *   - Do not close(2) a descriptor while an operation waits on it: epoll
+ *     forgets a closed file, so the operation waits until it is dropped,
+ *     and a retry could run on a new descriptor that reuses the number.
+ *     Drop the operations first, or close with ar_io_close, which fails
+ *     the operations waiting on that descriptor in the reactor that runs
+ *     the close (the worker polling it) with -EBADF.  (On io_uring a
+ *     waiting operation keeps the file open and goes on waiting.)
+ *   - Concurrent operations of one direction on one descriptor (two recvs)
+ *     are served in the order they started to wait, within one worker.
  */
 #ifndef ASYNCRT_IO_H
 #define ASYNCRT_IO_H
@@ -70,13 +108,14 @@ AR_EXTERN void ar_io_connect(ar_io *io, int fd, const struct sockaddr *addr, soc
 /* Open path relative to dirfd (AT_FDCWD); path is copied at the first poll. */
 AR_EXTERN void ar_io_openat(ar_io *io, int dirfd, const char *path, int flags, mode_t mode);
 AR_EXTERN void ar_io_close(ar_io *io, int fd);
-/* flags: 0 or IORING_FSYNC_DATASYNC (1). */
+/* flags: 0 or IORING_FSYNC_DATASYNC (1: fdatasync on epoll). */
 AR_EXTERN void ar_io_fsync(ar_io *io, int fd, unsigned flags);
 AR_EXTERN void ar_io_shutdown(ar_io *io, int fd, int how);
 
 /* AR_READY when done; the result is in io->res.  Bad parameters (NULL
  * buffer with len > 0, len > AR_IO_MAX_LEN, unknown kind) give -EINVAL, out
- * of memory -ENOMEM, no io_uring -ENOSYS, all as io->res. */
+ * of memory -ENOMEM, polled outside any runtime (or an operation the
+ * backend lacks) -ENOSYS, all as io->res. */
 AR_EXTERN ar_poll ar_io_poll(ar_io *io, ar_cx *cx);
 
 /* Abandon the operation (cancel it if in flight).  Safe in any state. */

@@ -42,12 +42,37 @@ typedef enum ar_rt_flavor {
 /* Upper bound on workers: more is refused with -EINVAL. */
 #define AR_RT_MAX_WORKERS 1024
 
+/*
+ * The I/O backend (asyncrt/io.h): every worker of a runtime drives one
+ * reactor of the same backend, chosen once in ar_rt_new.
+ *   AR_IO_BACKEND_AUTO   the environment variable AR_BACKEND decides
+ *                        ("uring" or "io_uring", "epoll", "auto"; any other
+ *                        value is reported once on stderr and means auto);
+ *                        auto is io_uring, or epoll when io_uring cannot be
+ *                        set up (seccomp's EPERM in containers, ENOSYS, the
+ *                        kernel.io_uring_disabled sysctl, ...), which is
+ *                        said once per process on stderr with the error.
+ *   AR_IO_BACKEND_URING  io_uring or nothing: when it cannot be set up,
+ *                        ar_rt_new fails with its error (-EPERM, -ENOSYS,
+ *                        ...) and says so on stderr.  AR_BACKEND=uring does
+ *                        the same for an AUTO runtime.
+ *   AR_IO_BACKEND_EPOLL  the epoll fallback, whatever the kernel has.
+ * ar_rt_io_backend tells which one a runtime got.
+ */
+typedef enum ar_io_backend {
+    AR_IO_BACKEND_AUTO = 0,
+    AR_IO_BACKEND_URING = 1,
+    AR_IO_BACKEND_EPOLL = 2,
+} ar_io_backend;
+
 typedef struct ar_rt_opts {
     ar_rt_flavor flavor;
     /* Worker threads (multi-thread only): 1..AR_RT_MAX_WORKERS.  The default
      * from ar_rt_opts_init is the number of online CPUs.  Must be 0 or 1 for
      * the current-thread flavour. */
     uint32_t workers;
+    /* I/O backend; the default (AUTO, 0) lets AR_BACKEND decide. */
+    ar_io_backend backend;
 } ar_rt_opts;
 
 /* Fill opts with the defaults: multi-thread, one worker per online CPU. */
@@ -55,8 +80,10 @@ AR_EXTERN void ar_rt_opts_init(ar_rt_opts *opts);
 
 /*
  * Create a runtime.  opts may be NULL for the defaults.
- * Returns 0, -EINVAL (NULL out, bad flavour or worker count), -ENOMEM, or the
- * error of pthread_create (as -errno) with nothing left behind.
+ * Returns 0, -EINVAL (NULL out, bad flavour, worker count or backend),
+ * -ENOMEM, the error of the I/O backend's setup (io_uring forced but
+ * unavailable: -EPERM, -ENOSYS...; epoll: -EMFILE...), or the error of
+ * pthread_create (as -errno), with nothing left behind.
  */
 AR_EXTERN int ar_rt_new(ar_rt **out, const ar_rt_opts *opts);
 
@@ -86,6 +113,10 @@ AR_EXTERN void ar_rt_free(ar_rt *rt);
 
 /* Number of worker threads (0 for the current-thread flavour). */
 AR_EXTERN uint32_t ar_rt_workers(const ar_rt *rt);
+
+/* The I/O backend the runtime drives: "io_uring" or "epoll" (static
+ * strings), or NULL for a NULL runtime. */
+AR_EXTERN const char *ar_rt_io_backend(const ar_rt *rt);
 
 /* The runtime whose task (or ar_block_on) the calling thread is running,
  * or NULL. */
