@@ -46,7 +46,7 @@ Test(vectored, file_round_trip_at_offsets, .timeout = 30)
     memcpy(expect + 7, b, 4096);
     memcpy(expect + 7 + 4096, c, 1000);
     T_EQ_INT(pread(fd, whole, sizeof whole, 100), (long)sizeof whole);
-    cr_assert(memcmp(whole, expect, sizeof whole) == 0, "writev wrote other bytes");
+    cr_assert(t_is(memcmp(whole, expect, sizeof whole) == 0), "writev wrote other bytes");
     /* Read back through differently cut iovecs (with an empty one), from
      * offset 103: the scatter follows the caller's cut. */
     static char r1[10], r2[1], r3[6000];
@@ -54,10 +54,10 @@ Test(vectored, file_round_trip_at_offsets, .timeout = 30)
     struct iovec rv[4] = {{r1, sizeof r1}, {NULL, 0}, {r2, sizeof r2}, {r3, sizeof r3}};
     ar_io_readv(&o.io, fd, rv, 4, 103);
     T_EQ_INT(run_io(rt, &o), sizeof whole - 3);
-    cr_assert(memcmp(r1, expect + 3, 10) == 0);
-    cr_assert(memcmp(r2, expect + 13, 1) == 0);
-    cr_assert(memcmp(r3, expect + 14, sizeof whole - 14) == 0);
-    cr_assert(r3[sizeof whole - 14] == 0, "readv wrote past what it read");
+    cr_assert(t_is(memcmp(r1, expect + 3, 10) == 0));
+    cr_assert(t_is(memcmp(r2, expect + 13, 1) == 0));
+    cr_assert(t_is(memcmp(r3, expect + 14, sizeof whole - 14) == 0));
+    cr_assert(t_is(r3[sizeof whole - 14] == 0), "readv wrote past what it read");
     /* Past the end: 0. */
     ar_io_readv(&o.io, fd, rv, 4, 1 << 20);
     T_EQ_INT(run_io(rt, &o), 0);
