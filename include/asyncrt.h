@@ -17,5 +17,6 @@
 #include "asyncrt/closure.h"
 #include "asyncrt/time.h"
 #include "asyncrt/io.h"
+#include "asyncrt/stream.h"
 
 #endif

@@ -57,6 +57,15 @@ bool ar__reactor_pending(ar__reactor *r);
 /* Any thread: submit op (state QUEUED, waker set) to r. */
 void ar__reactor_submit(ar__reactor *r, ar__op *op);
 
+/* Any thread: arm again a multishot op (stream.c) whose multishot ended
+ * (state DONE) and that the future still holds, on its owner's ring.  Does
+ * nothing if the op is not DONE. */
+void ar__reactor_resubmit(ar__op *op);
+
+/* A recv stream stops receiving (cancels its multishot) once this many
+ * bytes wait in its queue, and re-arms when the caller has taken them. */
+#define AR__RECV_STREAM_HIGH (256u << 10)
+
 /* Any thread: the future of op was dropped.  Frees it now if the kernel is
  * done with it, else cancels it; the reactor frees it at its last CQE. */
 void ar__reactor_drop_op(ar__op *op);
