@@ -387,6 +387,11 @@ ar_poll ar_io_poll(ar_io *io, ar_cx *cx)
         ar__reactor *r = home_reactor();
         if (!r)
             return finish(io, -ENOSYS);
+        /* A zero-length recv/read completes at once with 0: the kernel
+         * would wait for a byte on a stream socket (SO_RCVLOWAT is at
+         * least 1) and the caller asked for none. */
+        if ((io->kind == AR__OP_RECV || io->kind == AR__OP_READ) && io->len == 0)
+            return finish(io, 0);
         ar__op *op = NULL;
         int64_t rc = make_op(io, &op);
         if (rc)

@@ -60,7 +60,8 @@ typedef struct ar_io {
     uint16_t state; /* private: init, submitted, done */
 } ar_io;
 
-/* Receive up to len bytes (recv(2) flags). */
+/* Receive up to len bytes (recv(2) flags).  len 0 completes at once with
+ * res 0 and consumes nothing (also for ar_io_read). */
 AR_EXTERN void ar_io_recv(ar_io *io, int fd, void *buf, size_t len, int flags);
 /* Send len bytes of buf (copied at the first poll).  MSG_NOSIGNAL is always
  * added: a reset peer gives -EPIPE or -ECONNRESET, never SIGPIPE. */
