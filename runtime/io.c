@@ -259,7 +259,8 @@ static void vec_copy_out(ar_io *io, ar__op *op)
     size_t left = op->res > 0 ? (size_t)op->res : 0;
     for (size_t i = 0; i < op->len && left; i++) {
         size_t k = kiov[i].iov_len < left ? kiov[i].iov_len : left;
-        memcpy(uiov[i].iov_base, kiov[i].iov_base, k);
+        if (k)
+            memcpy(uiov[i].iov_base, kiov[i].iov_base, k);
         left -= k;
     }
     if (!msgk || op->res < 0)
