@@ -154,8 +154,10 @@ ar_poll ar_accept_stream_next(ar_accept_stream *s, ar_cx *cx)
             }
             continue;
         }
-        if (q->ended) {
-            s->res = op->res;
+        if (q->ended || (op->state == AR__OPS_DONE && !q->backoff)) {
+            /* Ended, or finished by a closing reactor (ar__reactor_free
+             * answers a request it can no longer submit with -ECANCELED). */
+            s->res = q->ended || op->res < 0 ? op->res : -ECANCELED;
             ar__spin_unlock(&op->lock);
             return AR_READY;
         }
@@ -256,8 +258,9 @@ ar_poll ar_recv_stream_next(ar_recv_stream *s, ar_cx *cx, void *buf, size_t len)
     ar__msq *q = ar__op_msq(op);
     if (q->bytes) {
         s->res = (int64_t)take_bytes(q, buf, len, &done);
-    } else if (q->ended) {
-        s->res = op->res;
+    } else if (q->ended || (op->state == AR__OPS_DONE && !q->paused)) {
+        /* As in the accept stream: ended, or finished by a closing reactor. */
+        s->res = q->ended || op->res < 0 ? op->res : -ECANCELED;
     } else {
         old = register_waker(op, cx);
         ret = AR_PENDING;
