@@ -108,7 +108,8 @@ typedef struct ar__msq {
 
 ar__op *ar__op_new(uint8_t kind, size_t data_len);
 /* Free an op nobody needs any more (closes a produced descriptor if the op
- * was orphaned and succeeded). */
+ * was orphaned and succeeded; for a multishot op, closes the descriptors
+ * and frees the chunks still queued). */
 void ar__op_release(ar__op *op);
 
 static inline ar__msq *ar__op_msq(ar__op *op) { return (ar__msq *)(void *)op->data; }

@@ -6,6 +6,11 @@
  * a cancel request: ignored; the cancelled op gets its own CQE) and
  * TAG_EVENT (the eventfd read that wakes a parked owner).
  *
+ * Multishot ops (AR__OP_ACCEPT_MULTI, AR__OP_RECV_MULTI) post many CQEs:
+ * complete_multi queues each result in the op and re-arms it when a CQE
+ * without IORING_CQE_F_MORE ends it (see there); a recv multishot takes
+ * its buffers from this reactor's provided-buffer ring (br_*).
+ *
  * Counters (owner only): inflight = ops whose CQE is still to come;
  * unsubmitted = SQEs prepared since the last io_uring_enter.
  * remote: Treiber stack of ops pushed by other threads (CAS push, exchange

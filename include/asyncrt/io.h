@@ -22,6 +22,9 @@
  * is.  When io_uring is unavailable (seccomp, kernel.io_uring_disabled, old
  * kernels) every operation completes with -ENOSYS and the runtime says so
  * once on stderr.  (An epoll fallback is planned, not written.)
+ *
+ * Streams of results from one armed operation (multishot accept, multishot
+ * recv with provided buffers) are in asyncrt/stream.h.
  */
 #ifndef ASYNCRT_IO_H
 #define ASYNCRT_IO_H
