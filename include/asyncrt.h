@@ -19,5 +19,6 @@
 #include "asyncrt/time.h"
 #include "asyncrt/io.h"
 #include "asyncrt/signal.h"
+#include "asyncrt/stream.h"
 
 #endif

@@ -44,6 +44,18 @@ enum ar__op_kind {
     AR__OP_CLOSE,
     AR__OP_FSYNC,
     AR__OP_SHUTDOWN,
+    /* Vectored and message operations: data[] starts with the iovec array
+     * (and, for the message kinds, the msghdr, the name and the control
+     * area); see io.c's make_op for the layout. */
+    AR__OP_READV,
+    AR__OP_WRITEV,
+    AR__OP_RECVMSG,
+    AR__OP_SENDMSG,
+    /* Multishot streams (stream.c): one op posts many CQEs; data[] starts
+     * with an ar__msq.  state INFLIGHT = armed in the kernel, DONE = the
+     * kernel holds it no more (its final CQE came, without F_MORE). */
+    AR__OP_ACCEPT_MULTI,
+    AR__OP_RECV_MULTI,
 };
 
 enum ar__op_state { AR__OPS_QUEUED = 1, AR__OPS_INFLIGHT, AR__OPS_DONE };
@@ -76,9 +88,37 @@ typedef struct ar__op {
     _Alignas(16) unsigned char data[]; /* recv/read target, send/write source, path */
 } ar__op;
 
+/*
+ * The queue of a multishot op.  Guarded by the op's lock: the owner thread
+ * pushes at CQE time, the stream's future pops.  Items queued while nobody
+ * polls stay here (reactor-owned memory); ar__op_release closes queued
+ * descriptors and frees queued chunks, so a dropped stream leaks nothing.
+ */
+typedef struct ar__chunk {
+    struct ar__chunk *next;
+    uint32_t len, off; /* bytes in data, bytes already handed out */
+    unsigned char data[];
+} ar__chunk;
+
+typedef struct ar__msq {
+    int *fds;               /* accept: ring of accepted descriptors */
+    uint32_t head, n, cap;
+    ar__chunk *first, *last; /* recv: received bytes, oldest first */
+    size_t bytes;            /* recv: bytes queued (not yet handed out) */
+    bool ended;   /* terminal: op->res is 0 (EOF) or -errno, given after the queue */
+    bool backoff; /* accept: EMFILE/ENFILE ended the multishot (op->res); the
+                     future re-arms after a backoff timer */
+    bool paused;  /* recv: cancelled because too much is queued; the future
+                     re-arms once the caller drained it */
+    bool cancel_sent; /* recv: the pause cancel is on its way */
+} ar__msq;
+
 ar__op *ar__op_new(uint8_t kind, size_t data_len);
 /* Free an op nobody needs any more (closes a produced descriptor if the op
- * was orphaned and succeeded). */
+ * was orphaned and succeeded; for a multishot op, closes the descriptors
+ * and frees the chunks still queued). */
 void ar__op_release(ar__op *op);
+
+static inline ar__msq *ar__op_msq(ar__op *op) { return (ar__msq *)(void *)op->data; }
 
 #endif

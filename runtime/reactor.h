@@ -74,6 +74,8 @@ extern __thread ar__reactor *ar__tls_reactor __attribute__((tls_model("initial-e
  * drop_op(op): any thread: the future of op was dropped.  Frees it now if
  *   the backend is done with it, else cancels it; the reactor frees it
  *   when nothing (kernel, waiter list, remote stack) refers to it any more.
+ * resubmit(op): any thread: arm again a multishot op whose multishot ended
+ *   (state DONE) and that its stream still holds (see below).
  */
 #define AR__REACTOR_DECLARE(pfx)                                                                   \
     int ar__##pfx##_new(ar__reactor **out, bool single_issuer, void (*wake)(void *), void *arg); \
@@ -84,7 +86,8 @@ extern __thread ar__reactor *ar__tls_reactor __attribute__((tls_model("initial-e
     void ar__##pfx##_unpark(ar__reactor *r, ar__parker *p);                                        \
     bool ar__##pfx##_pending(ar__reactor *r);                                                      \
     void ar__##pfx##_submit(ar__reactor *r, ar__op *op);                                           \
-    void ar__##pfx##_drop_op(ar__op *op)
+    void ar__##pfx##_drop_op(ar__op *op);                                                         \
+    void ar__##pfx##_resubmit(ar__op *op)
 
 AR__REACTOR_DECLARE(uring);
 AR__REACTOR_DECLARE(epoll);
@@ -180,5 +183,20 @@ static inline const char *ar__backend_name(enum ar__backend b)
 {
     return b == AR__BACKEND_URING ? "io_uring" : "epoll";
 }
+
+/* Any thread: arm again a multishot op (stream.c) whose multishot ended
+ * (state DONE) and that the future still holds, on its owner's ring.  Does
+ * nothing if the op is not DONE. */
+static inline void ar__reactor_resubmit(ar__op *op)
+{
+    if (ar__reactor_is_uring(op->owner))
+        ar__uring_resubmit(op);
+    else
+        ar__epoll_resubmit(op);
+}
+
+/* A recv stream stops receiving (cancels its multishot) once this many
+ * bytes wait in its queue, and re-arms when the caller has taken them. */
+#define AR__RECV_STREAM_HIGH (256u << 10)
 
 #endif

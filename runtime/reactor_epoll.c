@@ -758,3 +758,10 @@ void ar__epoll_free(ar__reactor *rr)
     ar__free(r->fds, r->nfds * sizeof *r->fds);
     ar__free(r, sizeof *r);
 }
+
+/* Multishot ops are not started on this backend yet (try_op answers
+ * -ENOSYS, which ends the stream), so none is ever DONE and re-armable. */
+void ar__epoll_resubmit(ar__op *op)
+{
+    (void)op;
+}

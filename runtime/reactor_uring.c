@@ -7,6 +7,11 @@
  * a cancel request: ignored; the cancelled op gets its own CQE) and
  * TAG_EVENT (the eventfd read that wakes a parked owner).
  *
+ * Multishot ops (AR__OP_ACCEPT_MULTI, AR__OP_RECV_MULTI) post many CQEs:
+ * complete_multi queues each result in the op and re-arms it when a CQE
+ * without IORING_CQE_F_MORE ends it (see there); a recv multishot takes
+ * its buffers from this reactor's provided-buffer ring (br_*).
+ *
  * Counters (owner only): inflight = ops whose CQE is still to come;
  * unsubmitted = SQEs prepared since the last io_uring_enter.
  * remote: Treiber stack of ops pushed by other threads (CAS push, exchange
@@ -18,6 +23,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -27,6 +33,13 @@
 #define TAG_CANCEL ((uint64_t)0)
 #define TAG_EVENT ((uint64_t)1)
 #define RING_ENTRIES 1024u
+/* The provided-buffer ring of recv streams: one per reactor, made at the
+ * first recv stream armed there, group id BR_GROUP.  Each CQE's bytes are
+ * copied into the stream's queue and the buffer goes back at once, so a
+ * buffer is lent to the kernel only and never crosses threads. */
+#define BR_GROUP 0
+#define BR_ENTRIES 128u
+#define BR_SIZE 4096u
 
 struct ar__reactor {
     ar__reactor_hdr hdr; /* first: the dispatch tag (reactor.h) */
@@ -39,6 +52,12 @@ struct ar__reactor {
     void (*wake)(void *);
     void *wake_arg;
     bool closed; /* ring torn down (owner); evfd and struct live on */
+    bool closing; /* owner: close started, multishot ops are not re-armed */
+    /* Provided buffers (owner only): br NULL until made; br_err the -errno
+     * of a failed registration (recv streams then end with it). */
+    struct io_uring_buf_ring *br;
+    unsigned char *br_bufs;
+    int br_err;
     _Atomic(ar__op *) remote;
 };
 
@@ -60,8 +79,25 @@ ar__op *ar__op_new(uint8_t kind, size_t data_len)
     return op;
 }
 
+/* Close queued descriptors, free queued chunks of a multishot op. */
+static void msq_free(ar__op *op)
+{
+    ar__msq *q = ar__op_msq(op);
+    for (uint32_t i = 0; i < q->n; i++)
+        close(q->fds[(q->head + i) % q->cap]);
+    if (q->fds)
+        ar__free(q->fds, q->cap * sizeof *q->fds);
+    for (ar__chunk *c = q->first, *n; c; c = n) {
+        n = c->next;
+        ar__free(c, sizeof *c + c->len);
+    }
+    memset(q, 0, sizeof *q);
+}
+
 void ar__op_release(ar__op *op)
 {
+    if (op->kind == AR__OP_ACCEPT_MULTI || op->kind == AR__OP_RECV_MULTI)
+        msq_free(op);
     if (op->orphaned && op->state == AR__OPS_DONE && op->res >= 0 &&
         (op->kind == AR__OP_ACCEPT || op->kind == AR__OP_OPENAT))
         close(op->res); /* produced for a future that is gone: no leak */
@@ -104,9 +140,16 @@ static struct io_uring_sqe *get_sqe(ar__reactor *r)
 {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
     while (!sqe) {
-        /* SQ full: hand what we have to the kernel and try again. */
-        io_uring_submit(&r->ring);
-        r->unsubmitted = 0;
+        /* SQ full: hand what we have to the kernel and try again.  If the
+         * kernel refuses (EBUSY: its CQ overflow list is full, EAGAIN),
+         * make room by flushing completions into the CQ; they are reaped
+         * at the end of this turn.  Nothing is dropped: the ring has
+         * IORING_FEAT_NODROP on every kernel we run on. */
+        int rc = io_uring_submit(&r->ring);
+        if (rc < 0)
+            io_uring_get_events(&r->ring);
+        else
+            r->unsubmitted = 0;
         sqe = io_uring_get_sqe(&r->ring);
     }
     r->unsubmitted++;
@@ -148,6 +191,65 @@ int ar__uring_new(ar__reactor **out, bool single_issuer, void (*wake)(void *), v
     return 0;
 }
 
+/* ---- provided buffers (recv streams) ---- */
+
+/* Owner: make the buffer ring at first use.  0 or -errno (kept in br_err,
+ * so a kernel without buffer rings is asked once). */
+static int br_ensure(ar__reactor *r)
+{
+    if (r->br)
+        return 0;
+    if (r->br_err)
+        return r->br_err;
+    size_t rsz = BR_ENTRIES * sizeof(struct io_uring_buf);
+    void *mem = mmap(NULL, rsz, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    if (mem == MAP_FAILED)
+        return r->br_err = -ENOMEM;
+    unsigned char *bufs = ar__alloc((size_t)BR_ENTRIES * BR_SIZE);
+    if (!bufs) {
+        munmap(mem, rsz);
+        return r->br_err = -ENOMEM;
+    }
+    struct io_uring_buf_reg reg;
+    memset(&reg, 0, sizeof reg);
+    reg.ring_addr = (uint64_t)(uintptr_t)mem;
+    reg.ring_entries = BR_ENTRIES;
+    reg.bgid = BR_GROUP;
+    int rc = io_uring_register_buf_ring(&r->ring, &reg, 0);
+    if (rc < 0) {
+        munmap(mem, rsz);
+        ar__free(bufs, (size_t)BR_ENTRIES * BR_SIZE);
+        return r->br_err = rc;
+    }
+    r->br = mem;
+    r->br_bufs = bufs;
+    io_uring_buf_ring_init(r->br);
+    for (unsigned i = 0; i < BR_ENTRIES; i++)
+        io_uring_buf_ring_add(r->br, bufs + (size_t)i * BR_SIZE, BR_SIZE, (unsigned short)i,
+                              io_uring_buf_ring_mask(BR_ENTRIES), (int)i);
+    io_uring_buf_ring_advance(r->br, BR_ENTRIES);
+    return 0;
+}
+
+/* Owner: give buffer bid back to the kernel. */
+static void br_recycle(ar__reactor *r, unsigned bid)
+{
+    io_uring_buf_ring_add(r->br, r->br_bufs + (size_t)bid * BR_SIZE, BR_SIZE,
+                          (unsigned short)bid, io_uring_buf_ring_mask(BR_ENTRIES), 0);
+    io_uring_buf_ring_advance(r->br, 1);
+}
+
+/* Owner, at close (the ring is gone, so nothing uses the buffers). */
+static void br_free(ar__reactor *r)
+{
+    if (!r->br)
+        return;
+    munmap(r->br, BR_ENTRIES * sizeof(struct io_uring_buf));
+    ar__free(r->br_bufs, (size_t)BR_ENTRIES * BR_SIZE);
+    r->br = NULL;
+    r->br_bufs = NULL;
+}
+
 /* Owner: prepare the SQE of op (state QUEUED -> INFLIGHT). */
 static void prep(ar__reactor *r, ar__op *op)
 {
@@ -183,6 +285,33 @@ static void prep(ar__reactor *r, ar__op *op)
         break;
     case AR__OP_SHUTDOWN:
         io_uring_prep_shutdown(sqe, op->fd, op->flags);
+        break;
+    case AR__OP_READV:
+        io_uring_prep_readv(sqe, op->fd, (const struct iovec *)(void *)op->data, op->len,
+                            op->off);
+        break;
+    case AR__OP_WRITEV:
+        io_uring_prep_writev(sqe, op->fd, (const struct iovec *)(void *)op->data, op->len,
+                             op->off);
+        break;
+    case AR__OP_RECVMSG:
+        io_uring_prep_recvmsg(sqe, op->fd, (struct msghdr *)(void *)op->data, (unsigned)op->flags);
+        break;
+    case AR__OP_SENDMSG:
+        io_uring_prep_sendmsg(sqe, op->fd, (const struct msghdr *)(void *)op->data,
+                              (unsigned)op->flags);
+        break;
+    case AR__OP_ACCEPT_MULTI:
+        io_uring_prep_multishot_accept(sqe, op->fd, NULL, NULL, op->flags);
+        break;
+    case AR__OP_RECV_MULTI:
+        if (br_ensure(r) == 0) {
+            io_uring_prep_recv_multishot(sqe, op->fd, NULL, 0, 0);
+            sqe->flags |= IOSQE_BUFFER_SELECT;
+            sqe->buf_group = BR_GROUP;
+        } else {
+            io_uring_prep_nop(sqe); /* its CQE ends the stream with br_err */
+        }
         break;
     default:
         io_uring_prep_nop(sqe);
@@ -263,6 +392,163 @@ static void complete_op(ar__reactor *r, ar__op *op, int res, uint32_t flags)
     }
 }
 
+/* ---- multishot completions (stream.c's futures pop what these push) ---- */
+
+/* Queue fd (accept stream).  False when out of memory. */
+static bool msq_push_fd(ar__msq *q, int fd)
+{
+    if (q->n == q->cap) {
+        uint32_t cap = q->cap ? q->cap * 2 : 16;
+        int *v = ar__alloc(cap * sizeof *v);
+        if (!v)
+            return false;
+        for (uint32_t i = 0; i < q->n; i++)
+            v[i] = q->fds[(q->head + i) % q->cap];
+        if (q->fds)
+            ar__free(q->fds, q->cap * sizeof *q->fds);
+        q->fds = v;
+        q->cap = cap;
+        q->head = 0;
+    }
+    q->fds[(q->head + q->n) % q->cap] = fd;
+    q->n++;
+    return true;
+}
+
+/* Accept errors after which the multishot is simply armed again. */
+static bool accept_transient(int res)
+{
+    return res == -ECONNABORTED || res == -EINTR || res == -EAGAIN || res == -EPROTO ||
+           res == -ENETDOWN || res == -ENOPROTOOPT || res == -EHOSTDOWN || res == -ENONET ||
+           res == -EHOSTUNREACH || res == -EOPNOTSUPP || res == -ENETUNREACH ||
+           res == -ECONNRESET || res == -ETIMEDOUT;
+}
+
+/*
+ * Owner: one CQE of a multishot op.  Steps:
+ *  1. Receive: copy the bytes out of the provided buffer into a chunk and
+ *     give the buffer back at once (owner thread, before anything else).
+ *  2. Under the op's lock: no F_MORE means the kernel is done with the op
+ *     (DONE, inflight--).  An orphan's product is discarded (a descriptor
+ *     closed).  Otherwise the product is queued and the op decides:
+ *     re-arm now (a clean end, ENOBUFS: the buffers are back before this
+ *     SQE is submitted, transient accept errors), wait for the future
+ *     (accept EMFILE/ENFILE: backoff; recv: paused for backpressure) or
+ *     end (EOF, other errors: q->ended, op->res).
+ *  3. After unlocking: wake the future (its waker is taken, it registers
+ *     again at its next pending poll), re-arm, send the pause cancel, or
+ *     free an orphan the kernel no longer holds.
+ */
+static void complete_multi(ar__reactor *r, ar__op *op, int res, uint32_t flags)
+{
+    bool more = flags & IORING_CQE_F_MORE;
+    ar__chunk *c = NULL;
+    bool nomem = false;
+    if (op->kind == AR__OP_RECV_MULTI && (flags & IORING_CQE_F_BUFFER) && r->br) {
+        unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
+        if (res > 0) { /* an orphan's copy is freed below */
+            c = ar__alloc(sizeof *c + (size_t)res);
+            if (c) {
+                c->next = NULL;
+                c->len = (uint32_t)res;
+                c->off = 0;
+                memcpy(c->data, r->br_bufs + (size_t)bid * BR_SIZE, (size_t)res);
+            } else {
+                nomem = true;
+            }
+        }
+        br_recycle(r, bid);
+    }
+    bool rearm = false, cancel = false;
+    int close_fd = -1;
+    ar_waker w = AR_WAKER_NONE;
+    ar__spin_lock(&op->lock);
+    ar__msq *q = ar__op_msq(op);
+    if (!more) {
+        r->inflight--;
+        op->state = AR__OPS_DONE;
+    }
+    bool orphan = op->orphaned;
+    if (orphan) {
+        if (op->kind == AR__OP_ACCEPT_MULTI && res >= 0)
+            close_fd = res;
+    } else if (op->kind == AR__OP_ACCEPT_MULTI) {
+        if (res >= 0) {
+            if (!msq_push_fd(q, res)) {
+                close_fd = res; /* cannot keep it: the peer sees a reset */
+            }
+        } else if (res == -EMFILE || res == -ENFILE || res == -ENOMEM || res == -ENOBUFS) {
+            if (!more) {
+                q->backoff = true;
+                op->res = res;
+            }
+        } else if (!accept_transient(res) && !more) {
+            q->ended = true;
+            op->res = res;
+        }
+        rearm = !more && !q->backoff && !q->ended;
+    } else if (!r->br) {
+        q->ended = true; /* the NOP that stands in for a recv without buffers */
+        op->res = r->br_err ? r->br_err : -ENOSYS;
+    } else {
+        if (res > 0) {
+            if (c) {
+                if (q->last)
+                    q->last->next = c;
+                else
+                    q->first = c;
+                q->last = c;
+                q->bytes += c->len;
+                c = NULL;
+            } else if (nomem) {
+                q->ended = true;
+                op->res = -ENOMEM;
+                cancel = more;
+            }
+        } else if (res == 0 && !more) {
+            q->ended = true; /* EOF */
+            op->res = 0;
+        } else if (res == -ENOBUFS || res == -EINTR || res == -EAGAIN) {
+            /* re-armed below: the buffers are back by the next submit */
+        } else if (res == -ECANCELED && q->paused) {
+            /* our own backpressure cancel: the future re-arms */
+        } else if (res < 0 && !more) {
+            q->ended = true;
+            op->res = res;
+        }
+        if (more && !q->paused && !q->ended && q->bytes > AR__RECV_STREAM_HIGH) {
+            q->paused = true; /* stop receiving until the caller drains */
+            cancel = true;
+        }
+        rearm = !more && !q->ended && !q->paused;
+    }
+    if (rearm && r->closing) {
+        rearm = false;
+        q->ended = true;
+        op->res = -ECANCELED;
+    }
+    if (rearm)
+        op->state = AR__OPS_INFLIGHT; /* drop_op from here on cancels it */
+    if (!orphan) {
+        w = op->waker;
+        op->waker = AR_WAKER_NONE;
+    }
+    bool release = orphan && op->state == AR__OPS_DONE && !op->in_stack;
+    ar__spin_unlock(&op->lock);
+    if (c)
+        ar__free(c, sizeof *c + c->len);
+    if (close_fd >= 0)
+        close(close_fd);
+    if (rearm)
+        prep(r, op);
+    else if (cancel)
+        prep_cancel(r, op);
+    if (release)
+        ar__op_release(op);
+    else
+        ar_waker_wake(w); /* safety: after this the future may free op */
+}
+
 static void reap(ar__reactor *r)
 {
     struct io_uring_cqe *cqe;
@@ -272,8 +558,13 @@ static void reap(ar__reactor *r)
         uint64_t ud = io_uring_cqe_get_data64(cqe);
         if (ud == TAG_EVENT)
             r->ev_armed = false;
-        else if (ud != TAG_CANCEL)
-            complete_op(r, (ar__op *)(uintptr_t)ud, cqe->res, cqe->flags);
+        else if (ud != TAG_CANCEL) {
+            ar__op *op = (ar__op *)(uintptr_t)ud;
+            if (op->kind == AR__OP_ACCEPT_MULTI || op->kind == AR__OP_RECV_MULTI)
+                complete_multi(r, op, cqe->res, cqe->flags);
+            else
+                complete_op(r, op, cqe->res, cqe->flags);
+        }
         n++;
     }
     io_uring_cq_advance(&r->ring, n);
@@ -343,6 +634,28 @@ void ar__uring_submit(ar__reactor *r, ar__op *op)
     push_remote(r, op);
 }
 
+void ar__uring_resubmit(ar__op *op)
+{
+    ar__reactor *r = op->owner;
+    ar__spin_lock(&op->lock);
+    if (op->state != AR__OPS_DONE || op->orphaned || op->in_stack) {
+        ar__spin_unlock(&op->lock);
+        return;
+    }
+    bool here = ar__tls_reactor == r;
+    if (here) {
+        op->state = AR__OPS_INFLIGHT;
+    } else {
+        op->state = AR__OPS_QUEUED;
+        op->in_stack = true;
+    }
+    ar__spin_unlock(&op->lock);
+    if (here)
+        prep(r, op);
+    else
+        push_remote(r, op);
+}
+
 void ar__uring_drop_op(ar__op *op)
 {
     ar__reactor *r = op->owner;
@@ -385,10 +698,11 @@ void ar__uring_close(ar__reactor *r)
         return;
     /* Cancel everything still in flight and wait (bounded) for the CQEs,
      * so the kernel writes into no op after it is freed. */
+    r->closing = true;
     take_remote(r);
     if (r->inflight) {
         struct io_uring_sqe *sqe = get_sqe(r);
-        io_uring_prep_cancel(sqe, NULL, IORING_ASYNC_CANCEL_ANY);
+        io_uring_prep_cancel(sqe, NULL, IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL);
         io_uring_sqe_set_data64(sqe, TAG_CANCEL);
     }
     for (int i = 0; i < 1000 && r->inflight; i++) {
@@ -403,6 +717,7 @@ void ar__uring_close(ar__reactor *r)
         fprintf(stderr, "asyncrt: %u I/O operations did not finish at shutdown; their "
                         "memory is left to the kernel\n", r->inflight);
     io_uring_queue_exit(&r->ring);
+    br_free(r);
     r->closed = true;
 }
 

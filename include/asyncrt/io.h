@@ -60,12 +60,16 @@
  *     waiting operation keeps the file open and goes on waiting.)
  *   - Concurrent operations of one direction on one descriptor (two recvs)
  *     are served in the order they started to wait, within one worker.
+ *
+ * Streams of results from one armed operation (multishot accept, multishot
+ * recv with provided buffers) are in asyncrt/stream.h.
  */
 #ifndef ASYNCRT_IO_H
 #define ASYNCRT_IO_H
 
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "future.h"
 
@@ -75,6 +79,10 @@ extern "C" {
 
 /* Largest buffer one operation takes (larger requests are refused). */
 #define AR_IO_MAX_LEN (64u << 20)
+/* Most iovecs one readv/writev/recvmsg/sendmsg takes (IOV_MAX). */
+#define AR_IO_MAX_IOV 1024
+/* Largest msg_control area of recvmsg/sendmsg. */
+#define AR_IO_MAX_CONTROL 1024u
 
 typedef struct ar_io {
     struct ar__op *op; /* private */
@@ -93,13 +101,46 @@ typedef struct ar_io {
     uint16_t state; /* private: init, submitted, done */
 } ar_io;
 
-/* Receive up to len bytes (recv(2) flags). */
+/* Receive up to len bytes (recv(2) flags).  len 0 completes at once with
+ * res 0 and consumes nothing (also for ar_io_read). */
 AR_EXTERN void ar_io_recv(ar_io *io, int fd, void *buf, size_t len, int flags);
-/* Send len bytes of buf (copied at the first poll). */
+/* Send len bytes of buf (copied at the first poll).  MSG_NOSIGNAL is always
+ * added: a reset peer gives -EPIPE or -ECONNRESET, never SIGPIPE. */
 AR_EXTERN void ar_io_send(ar_io *io, int fd, const void *buf, size_t len, int flags);
 /* Read/write at offset off (-1: the file position, as for pipes/sockets). */
 AR_EXTERN void ar_io_read(ar_io *io, int fd, void *buf, size_t len, int64_t off);
 AR_EXTERN void ar_io_write(ar_io *io, int fd, const void *buf, size_t len, int64_t off);
+/*
+ * Vectored read/write at offset off (-1: the file position; sockets and
+ * pipes take -1).  res: bytes transferred or -errno.  writev copies the
+ * bytes of every iovec at the first poll (iov and its buffers are free from
+ * then on); readv scatters the received bytes into iov's buffers when the
+ * future completes, so iov and its buffers must stay valid until then.
+ * iovcnt beyond AR_IO_MAX_IOV, a negative iovcnt, iov NULL with iovcnt > 0,
+ * a NULL iov_base with iov_len > 0 or more than AR_IO_MAX_LEN bytes in all
+ * give -EINVAL.  Zero bytes in all is allowed (res 0).  Note: writev to a
+ * socket whose peer is gone behaves like write(2) and may raise SIGPIPE;
+ * use ar_io_sendmsg (which always sets MSG_NOSIGNAL) on sockets.
+ */
+AR_EXTERN void ar_io_readv(ar_io *io, int fd, const struct iovec *iov, int iovcnt, int64_t off);
+AR_EXTERN void ar_io_writev(ar_io *io, int fd, const struct iovec *iov, int iovcnt, int64_t off);
+
+/*
+ * recvmsg/sendmsg, for UDP above all (msg_name carries the peer).  sendmsg
+ * copies the name, the control area and the bytes at the first poll, and
+ * always adds MSG_NOSIGNAL.  recvmsg keeps msg (and what it points to:
+ * msg_iov, msg_name, msg_control) until the future completes, then writes
+ * the bytes into msg_iov, the peer address into msg_name (at most the
+ * msg_namelen the caller gave; msg_namelen is set to the address's real
+ * length, as recvmsg(2) does), the control data (msg_controllen set to what
+ * was copied) and msg_flags (MSG_TRUNC...).  res: bytes or -errno.  A NULL
+ * msg, msg_namelen > sizeof(struct sockaddr_storage), a NULL name or control
+ * with a non-zero length, msg_controllen > AR_IO_MAX_CONTROL and the iovec
+ * rules of readv give -EINVAL.
+ */
+AR_EXTERN void ar_io_recvmsg(ar_io *io, int fd, struct msghdr *msg, int flags);
+AR_EXTERN void ar_io_sendmsg(ar_io *io, int fd, const struct msghdr *msg, int flags);
+
 /* Accept a connection; addr/addrlen may be NULL.  flags: SOCK_CLOEXEC... */
 AR_EXTERN void ar_io_accept(ar_io *io, int fd, struct sockaddr *addr, socklen_t *addrlen,
                             int flags);
