@@ -9,7 +9,12 @@
  * about us, the CPU one much less.
  *
  *     bench_file_read --file PATH [--threads N] [--iters K] [--warmup W]
- *                     [--mode one|tasks] [--depth D] [--bs BYTES]
+ *                     [--mode one|tasks] [--depth D] [--bs BYTES] [--copy]
+ *
+ * Reads lend their bytes (ar_io_read_lend: the block is checked where the
+ * kernel put it, in the operation's memory, and given back with
+ * ar_io_drop), as a program that only looks at the data would; --copy uses
+ * ar_io_read instead, which copies each block into the caller's buffer.
  *
  * Two ways of keeping D reads in flight, both with what a user has:
  *   one    (default) one task owns D ar_io futures and D buffers; each time
@@ -61,6 +66,7 @@ typedef struct fr_ctx {
     uint64_t nblocks; /* ceil(size / bs) */
     unsigned depth;
     bool verify;      /* checksum this pass */
+    bool copy;        /* ar_io_read into bufs instead of lending reads */
     unsigned char *bufs[MAX_DEPTH];
     /* Results of a pass, written by the task(s) of the pass, read by main
      * after ar_join_wait (which orders them). */
@@ -135,7 +141,10 @@ static void reader_start(reader *r, unsigned s)
     r->blk[s] = idx;
     r->busy[s] = true;
     r->live++;
-    ar_io_read(&r->io[s], c->fd, c->bufs[s], block_len(c, idx), (int64_t)(idx * c->bs));
+    if (c->copy)
+        ar_io_read(&r->io[s], c->fd, c->bufs[s], block_len(c, idx), (int64_t)(idx * c->bs));
+    else
+        ar_io_read_lend(&r->io[s], c->fd, block_len(c, idx), (int64_t)(idx * c->bs));
 }
 
 static ar_poll reader_poll(void *p, ar_cx *cx)
@@ -154,7 +163,9 @@ static ar_poll reader_poll(void *p, ar_cx *cx)
         while (r->busy[s] && ar_io_poll(&r->io[s], cx) == AR_READY) {
             r->busy[s] = false;
             r->live--;
-            take(c, r->blk[s], c->bufs[s], r->io[s].res, &r->bytes, &r->sum);
+            const unsigned char *got = c->copy ? c->bufs[s] : ar_io_lent(&r->io[s]);
+            take(c, r->blk[s], got, r->io[s].res, &r->bytes, &r->sum);
+            ar_io_drop(&r->io[s]); /* gives a lent block back */
             if (atomic_load_explicit(&c->err, memory_order_relaxed))
                 break;
             if (r->next < c->nblocks)
@@ -205,9 +216,14 @@ static ar_poll rtask_poll(void *p, ar_cx *cx)
         t->idx = atomic_fetch_add_explicit(&c->next, 1, memory_order_relaxed);
         if (t->idx >= c->nblocks || atomic_load_explicit(&c->err, memory_order_relaxed))
             break;
-        ar_io_read(&t->io, c->fd, t->buf, block_len(c, t->idx), (int64_t)(t->idx * c->bs));
+        if (c->copy)
+            ar_io_read(&t->io, c->fd, t->buf, block_len(c, t->idx), (int64_t)(t->idx * c->bs));
+        else
+            ar_io_read_lend(&t->io, c->fd, block_len(c, t->idx), (int64_t)(t->idx * c->bs));
         AR_AWAIT(ar_io_poll(&t->io, cx));
-        take(c, t->idx, t->buf, t->io.res, &t->bytes, &t->sum);
+        take(c, t->idx, c->copy ? t->buf : (const unsigned char *)ar_io_lent(&t->io), t->io.res,
+             &t->bytes, &t->sum);
+        ar_io_drop(&t->io); /* gives a lent block back */
     }
     atomic_fetch_add(&c->bytes, t->bytes);
     atomic_fetch_add(&c->sum, t->sum);
@@ -228,7 +244,7 @@ static void usage(const char *prog)
 {
     fprintf(stderr,
             "usage: %s --file PATH [--threads N] [--iters K] [--warmup W] [--mode one|tasks]\n"
-            "          [--depth D] [--bs BYTES] [--verify-all]\n",
+            "          [--depth D] [--bs BYTES] [--verify-all] [--copy]\n",
             prog);
     exit(2);
 }
@@ -261,6 +277,7 @@ static uint64_t reference_sum(fr_ctx *c)
 
 int main(int argc, char **argv)
 {
+    static fr_ctx c;
     const char *path = NULL, *mode = "one";
     unsigned threads = 2, iters = 10, warmup = 2, depth = 32;
     unsigned long bs = 64 * 1024;
@@ -269,6 +286,10 @@ int main(int argc, char **argv)
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--verify-all")) {
             verify_all = true;
+            continue;
+        }
+        if (!strcmp(a, "--copy")) {
+            c.copy = true;
             continue;
         }
         if (!v)
@@ -296,7 +317,6 @@ int main(int argc, char **argv)
         depth > MAX_DEPTH || bs == 0 || bs > AR_IO_MAX_LEN)
         usage(argv[0]);
 
-    static fr_ctx c;
     c.fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
     if (c.fd < 0 || fstat(c.fd, &st) < 0) {

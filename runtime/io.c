@@ -44,6 +44,23 @@ void ar_io_read(ar_io *io, int fd, void *buf, size_t len, int64_t off)
     io->off = (uint64_t)off;
 }
 
+void ar_io_read_lend(ar_io *io, int fd, size_t len, int64_t off)
+{
+    io_init(io, AR__OP_READ, fd);
+    io->lend = 1;
+    io->len = len > AR_IO_MAX_LEN ? UINT32_MAX : (uint32_t)len;
+    io->off = (uint64_t)off;
+}
+
+const void *ar_io_lent(const ar_io *io)
+{
+    /* A completed lending read keeps its op (DONE, owned by the future
+     * alone) in io->op until ar_io_drop. */
+    if (!io || !io->lend || io->state != IO_DONE || !io->op || io->res < 0)
+        return NULL;
+    return io->op->data;
+}
+
 void ar_io_write(ar_io *io, int fd, const void *buf, size_t len, int64_t off)
 {
     io_init(io, AR__OP_WRITE, fd);
@@ -309,7 +326,7 @@ static int64_t make_op(ar_io *io, ar__op **out)
     }
     case AR__OP_RECV:
     case AR__OP_READ:
-        if (io->len == UINT32_MAX || (!io->buf && io->len))
+        if (io->len == UINT32_MAX || (!io->buf && io->len && !io->lend))
             return -EINVAL;
         data = io->len;
         break;
@@ -408,8 +425,10 @@ ar_poll ar_io_poll(ar_io *io, ar_cx *cx)
     ar__spin_lock(&op->lock);
     if (op->state == AR__OPS_DONE) {
         ar__spin_unlock(&op->lock);
-        copy_out(io, op);
         int64_t res = op->res;
+        if (io->lend)
+            return finish(io, res); /* keeps op: ar_io_lent, ar_io_drop */
+        copy_out(io, op);
         io->op = NULL;
         ar__op_release(op);
         return finish(io, res);
@@ -429,6 +448,11 @@ void ar_io_drop(ar_io *io)
         return;
     if (io->state == IO_SUBMITTED && io->op) {
         ar__reactor_drop_op(io->op);
+        io->op = NULL;
+    } else if (io->state == IO_DONE && io->op) {
+        /* A lending read gives its memory back: DONE and not orphaned, the
+         * op is the future's alone (op.h). */
+        ar__op_release(io->op);
         io->op = NULL;
     }
     io->state = IO_DONE;

@@ -99,6 +99,7 @@ typedef struct ar_io {
     uint32_t mode;
     uint16_t kind;
     uint16_t state; /* private: init, submitted, done */
+    uint32_t lend;  /* private: a lending read (ar_io_read_lend) */
 } ar_io;
 
 /* Receive up to len bytes (recv(2) flags).  len 0 completes at once with
@@ -110,6 +111,20 @@ AR_EXTERN void ar_io_send(ar_io *io, int fd, const void *buf, size_t len, int fl
 /* Read/write at offset off (-1: the file position, as for pipes/sockets). */
 AR_EXTERN void ar_io_read(ar_io *io, int fd, void *buf, size_t len, int64_t off);
 AR_EXTERN void ar_io_write(ar_io *io, int fd, const void *buf, size_t len, int64_t off);
+
+/*
+ * A read with no copy: the bytes stay in the operation's own memory, where
+ * the kernel put them, and the future lends them to the caller once ready:
+ * ar_io_lent(io) points at io->res bytes.  They stay valid until
+ * ar_io_drop(io), which gives the memory back; call it before the ar_io is
+ * initialised again, or the memory leaks.  Dropping it in flight is as safe
+ * as for any operation.  For reading large amounts (files) without paying
+ * a copy per block.
+ */
+AR_EXTERN void ar_io_read_lend(ar_io *io, int fd, size_t len, int64_t off);
+/* The bytes a completed lending read holds (io->res of them), or NULL (not
+ * a lending read, not complete, failed, or dropped). */
+AR_EXTERN const void *ar_io_lent(const ar_io *io);
 /*
  * Vectored read/write at offset off (-1: the file position; sockets and
  * pipes take -1).  res: bytes transferred or -errno.  writev copies the
