@@ -52,7 +52,8 @@ MICRO = ["spawn_many", "yield_many", "ping_pong", "chained_spawn"]
 # Workloads whose single iteration is expensive (a million tasks, or seconds of load):
 # they run fewer repetitions, and memory ones have one iteration per process.
 HEAVY = ["idle_task_memory", "timers", "tcp_echo"]
-WORKLOADS = MICRO + HEAVY
+SYNC = ["mpsc", "mutex"]  # channels and locks (bench/mpsc.c, bench/mutex.c define them)
+WORKLOADS = MICRO + HEAVY + SYNC
 TCP_DEPTHS = [1, 16]  # requests in flight per connection (BENCH.md)
 
 
@@ -68,6 +69,11 @@ def metrics_of(workload):
             out += [(name, "req/s", True), (name + "_p50", "us", False),
                     (name + "_p99", "us", False), (name + "_cpu", "us/req", False)]
         return out
+    if workload == "mpsc":
+        return [("mpsc_p1", "msg/s", True), ("mpsc_p2", "msg/s", True)]
+    if workload == "mutex":
+        return [("mutex_contended", "ns/lock", False), ("mutex_uncontended", "ns/lock", False),
+                ("mutex_pthread", "ns/lock", False)]
     unit = {"spawn_many": "ns/task", "yield_many": "ns/yield", "ping_pong": "ns/roundtrip",
             "chained_spawn": "ns/spawn", "idle_task_memory": "B/task"}[workload]
     return [(workload, unit, False)]

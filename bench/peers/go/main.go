@@ -360,6 +360,10 @@ func main() {
 		timers(opts)
 	case "tcp_echo":
 		tcpEcho(opts)
+	case "mpsc":
+		mpscBench(opts)
+	case "mutex":
+		mutexBench(opts)
 	default:
 		usage()
 	}

@@ -23,6 +23,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::runtime::Runtime;
 use tokio::sync::{oneshot, Notify};
 
+mod sync;
+
 const IMPL: &str = "tokio";
 
 /// Warm-up iterations of the scheduler workloads: they print nothing and let thread
@@ -390,6 +392,8 @@ fn main() {
         "idle_task_memory" => idle_task_memory(&rt, &opts),
         "timers" => timers(&rt, &opts),
         "tcp_echo" => tcp_echo(&rt, &opts),
+        "mpsc" => sync::mpsc_bench(&rt, &opts),
+        "mutex" => sync::mutex_bench(&rt, &opts),
         _ => usage(),
     }
 }
