@@ -13,11 +13,21 @@
  *   head, len        the oldest value's index, the number buffered.
  *   reserved         room granted to waiting senders that have not written
  *                    yet (bounded).  Room = cap - len - reserved.
- *   send_waiters     FIFO of send futures waiting for room (bounded).
- *                    Invariant: non-empty only while room == 0, because
- *                    every receive that makes room grants it to the head at
- *                    once.  So a new send that finds room never overtakes
- *                    a waiter.
+ *   send_waiters     FIFO of send futures waiting for room (bounded).  A
+ *                    send never overtakes them: it waits too while the list
+ *                    is non-empty, even if there is room.
+ *   batch            room is granted to waiters only once at least `batch`
+ *                    slots are free (capacity / 8, between 1 and 64), and
+ *                    then to as many waiters as fit.  A producer blocked on
+ *                    a full channel is thus woken once per `batch` values
+ *                    instead of once per value: its granted send writes
+ *                    one value and the next ones find the rest of the room.
+ *                    Invariant: waiters are queued only while room < batch.
+ *                    It cannot stall: room < batch <= cap means values are
+ *                    buffered (a receive will make room) or reserved (the
+ *                    reserving send writes, then a receive makes room, or it
+ *                    is dropped, which returns its slot); each of those
+ *                    grants again.
  *   rx_waker         the receiver's waker while it waits for a value or for
  *                    the close; the first send (or the last sender's drop)
  *                    moves it out and wakes it.
@@ -47,6 +57,7 @@ struct ar_mpsc {
     uint32_t elem;
     uint32_t senders;
     size_t cap; /* 0: unbounded */
+    size_t batch;
     size_t ring_cap;
     size_t head, len, reserved;
     bool rx_alive, closed;
@@ -83,6 +94,7 @@ static int channel_new(ar_mpsc_tx *tx, ar_mpsc_rx *rx, size_t elem, size_t cap, 
     ch->elem = (uint32_t)elem;
     ch->senders = 1;
     ch->cap = cap;
+    ch->batch = cap / 8 < 1 ? 1 : cap / 8 > 64 ? 64 : cap / 8;
     ch->ring_cap = ring_cap;
     ch->head = ch->len = ch->reserved = 0;
     ch->rx_alive = true;
@@ -171,9 +183,12 @@ static inline ar_waker push_locked(ar_mpsc *ch, const void *value)
     return w;
 }
 
-/* Bounded: grant free room to the oldest waiting senders.  Under the lock. */
+/* Bounded: once `batch` slots are free, grant them to the oldest waiting
+ * senders, one slot each.  Under the lock. */
 static void grant_locked(ar_mpsc *ch, ar__wakeset *ws)
 {
+    if (ch->len + ch->reserved + ch->batch > ch->cap)
+        return;
     while (ch->send_waiters.head && ch->len + ch->reserved < ch->cap &&
            !ar__wakeset_full(ws)) {
         ar_waitnode *n = ch->send_waiters.head;
@@ -191,7 +206,7 @@ static inline int try_push_locked(ar_mpsc *ch, const void *value, ar_waker *wake
     if (ch->closed)
         return -EPIPE;
     if (ch->cap) {
-        if (ch->len + ch->reserved >= ch->cap)
+        if (ch->len + ch->reserved >= ch->cap || ch->send_waiters.head)
             return -EAGAIN;
     } else if (ch->len == ch->ring_cap) {
         int rc = grow(ch);

@@ -409,7 +409,7 @@ Test(mpsc, large_values, .timeout = 10)
 /* ------------------------------------------------------------------------
  * Stress: PRODUCERS tasks each send N values (id << 32 | seq) through one
  * channel; one consumer task checks per-producer order and the total.
- * Bounded with capacity 4: constant backpressure.  Every eleventh send is
+ * Bounded with capacity 4 (constant backpressure) or 64 (batched wake-ups).  Every eleventh send is
  * polled once and, if it has to wait, dropped and done again (so dropped
  * sends at the await point are exercised and must deliver nothing).
  * --------------------------------------------------------------------- */
@@ -482,11 +482,11 @@ static ar_poll consumer_poll(void *p, ar_cx *cx)
 
 static const ar_future_vt consumer_vt = AR_FUTURE_VT_VOID(consumer, consumer_poll, NULL);
 
-static void run_stress(bool bounded, long n)
+static void run_stress(size_t capacity, long n)
 {
     ar_mpsc_tx tx;
-    if (bounded)
-        T_OK(ar_mpsc_bounded(&tx, &g_rx, sizeof(long), 4));
+    if (capacity)
+        T_OK(ar_mpsc_bounded(&tx, &g_rx, sizeof(long), capacity));
     else
         T_OK(ar_mpsc_unbounded(&tx, &g_rx, sizeof(long)));
     ar_rt *rt = t_rt_mt(2);
@@ -510,12 +510,17 @@ static void run_stress(bool bounded, long n)
 
 Test(mpsc, stress_bounded_many_producers, .timeout = 120)
 {
-    run_stress(true, T_N(20000));
+    run_stress(4, T_N(20000));
+}
+
+Test(mpsc, stress_bounded_batched_wakeups, .timeout = 120)
+{
+    run_stress(64, T_N(20000)); /* senders woken 8 slots at a time */
 }
 
 Test(mpsc, stress_unbounded_many_producers, .timeout = 120)
 {
-    run_stress(false, T_N(20000));
+    run_stress(0, T_N(20000));
 }
 
 /* Close from the receiver while producers wait on a full channel: every
@@ -591,4 +596,43 @@ Test(mpsc, stress_close_while_senders_wait, .timeout = 60)
         ar_mpsc_rx_drop(&rx);
     }
     T_BG_ASSERT_CLEAN();
+}
+
+/* Capacity 64: waiting senders are woken once 8 slots are free, then get
+ * one slot each, in order; meanwhile nobody overtakes them. */
+Test(mpsc, waiting_senders_are_woken_in_batches, .timeout = 10)
+{
+    ar_mpsc_tx tx;
+    ar_mpsc_rx rx;
+    T_OK(ar_mpsc_bounded(&tx, &rx, sizeof(long), 64));
+    for (long i = 0; i < 64; i++)
+        T_OK(ar_mpsc_try_send(&tx, &i));
+    hsend a, b;
+    hsend_init(&a, &tx, 64);
+    hsend_init(&b, &tx, 65);
+    T_SEND_PENDING(&a);
+    T_SEND_PENDING(&b);
+    t_waker rw;
+    t_waker_init(&rw);
+    long v = 99;
+    for (long i = 0; i < 7; i++) {
+        T_RECV(&rx, &rw, i);
+        T_EQ_INT(atomic_load(&a.w.wakes), 0);
+        T_EQ_INT(ar_mpsc_try_send(&tx, &v), -EAGAIN); /* room, but a and b wait */
+    }
+    T_RECV(&rx, &rw, 7); /* 8 free: a and b get one slot each */
+    T_EQ_INT(atomic_load(&a.w.wakes), 1);
+    T_EQ_INT(atomic_load(&b.w.wakes), 1);
+    T_SEND_READY(&b, 0); /* granted sends write when polled */
+    T_SEND_READY(&a, 0);
+    for (long i = 0; i < 6; i++) /* the 6 slots left are free for anyone */
+        T_OK(ar_mpsc_try_send(&tx, &v));
+    T_EQ_INT(ar_mpsc_try_send(&tx, &v), -EAGAIN);
+    for (long i = 8; i < 64; i++)
+        T_RECV(&rx, &rw, i);
+    T_RECV(&rx, &rw, 65); /* values are buffered in the order they were written */
+    T_RECV(&rx, &rw, 64);
+    ar_mpsc_tx_drop(&tx);
+    ar_mpsc_rx_drop(&rx);
+    T_EQ_INT(t_waker_held(&a.w) + t_waker_held(&b.w), 0);
 }

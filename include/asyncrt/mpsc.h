@@ -10,9 +10,12 @@
  * Released handles are zeroed; using one fails with -EBADF.
  *
  * Bounded: at most `capacity` values are buffered.  A send future waits for
- * room (backpressure); waiting senders are served in FIFO order, and a
- * sender that was given room keeps it reserved until it writes (its next
- * poll).  ar_mpsc_try_send never waits (-EAGAIN when full).
+ * room (backpressure); waiting senders are served in FIFO order (no send
+ * overtakes them), and a sender that was given room keeps it reserved until
+ * it writes (its next poll).  Waiting senders are woken once capacity / 8
+ * slots (at least 1, at most 64) are free, so that a producer that keeps a
+ * channel full is woken once per batch, not once per value.
+ * ar_mpsc_try_send never waits (-EAGAIN when full or senders wait).
  * Unbounded: sends never wait; the buffer grows (-ENOMEM if it cannot).
  *
  * Closing
