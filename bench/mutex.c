@@ -11,10 +11,11 @@
  *                      UNCONTENDED = 1,000,000 times (here: the lock future
  *                      polled in place on the main thread, as block_on
  *                      would).  Unit: ns per lock/unlock pair.
- *   mutex_pthread      the same loop on a pthread mutex in this program
- *                      (the reference of the issue's target: uncontended
- *                      async lock/unlock <= 2x a pthread mutex).  libasyncrt
- *                      only.
+ *   mutex_blocking     the same loop on the language's blocking (thread)
+ *                      mutex in the same program: a pthread mutex here, the
+ *                      reference of the issue's target (uncontended async
+ *                      lock/unlock <= 2x a pthread mutex); std::sync::Mutex
+ *                      in the Tokio peer, sync.Mutex in the Go peer.
  */
 #include <pthread.h>
 
@@ -115,7 +116,7 @@ int main(int argc, char **argv)
         if (i >= a.warmup) {
             bench_print("mutex_contended", a.threads, c, "ns/lock");
             bench_print("mutex_uncontended", a.threads, u, "ns/lock");
-            bench_print("mutex_pthread", a.threads, p, "ns/lock");
+            bench_print("mutex_blocking", a.threads, p, "ns/lock");
         }
     }
     ar_rt_free(rt);

@@ -73,7 +73,7 @@ def metrics_of(workload):
         return [("mpsc_p1", "msg/s", True), ("mpsc_p2", "msg/s", True)]
     if workload == "mutex":
         return [("mutex_contended", "ns/lock", False), ("mutex_uncontended", "ns/lock", False),
-                ("mutex_pthread", "ns/lock", False)]
+                ("mutex_blocking", "ns/lock", False)]
     unit = {"spawn_many": "ns/task", "yield_many": "ns/yield", "ping_pong": "ns/roundtrip",
             "chained_spawn": "ns/spawn", "idle_task_memory": "B/task"}[workload]
     return [(workload, unit, False)]

@@ -94,12 +94,15 @@ func mutexUncontended() float64 {
 	return float64(time.Since(start).Nanoseconds()) / float64(syncUncontended)
 }
 
+// mutexBench: Go has one mutex for goroutines and threads alike, so the blocking
+// reference (mutex_blocking) is the uncontended sync.Mutex loop measured again.
 func mutexBench(opts options) {
 	for i := 0; i < warmup+iterations(opts, 10); i++ {
-		c, u := mutexContended(), mutexUncontended()
+		c, u, b := mutexContended(), mutexUncontended(), mutexUncontended()
 		if i >= warmup {
 			report("mutex_contended", opts.threads, c, "ns/lock")
 			report("mutex_uncontended", opts.threads, u, "ns/lock")
+			report("mutex_blocking", opts.threads, b, "ns/lock")
 		}
 	}
 }

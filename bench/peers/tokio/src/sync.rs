@@ -91,12 +91,25 @@ fn mutex_uncontended(rt: &Runtime) -> f64 {
     })
 }
 
+/// The same loop on std::sync::Mutex (the blocking mutex, a futex like pthread's).
+fn mutex_blocking() -> f64 {
+    let m = std::sync::Mutex::new(0u64);
+    let start = Instant::now();
+    for _ in 0..UNCONTENDED {
+        *m.lock().unwrap() += 1;
+    }
+    let ns = start.elapsed().as_nanos() as f64;
+    assert_eq!(*m.lock().unwrap(), UNCONTENDED as u64);
+    ns / UNCONTENDED as f64
+}
+
 pub fn mutex_bench(rt: &Runtime, opts: &Opts) {
     for i in 0..WARMUP + opts.iters.unwrap_or(10) {
-        let (c, u) = (mutex_contended(rt), mutex_uncontended(rt));
+        let (c, u, b) = (mutex_contended(rt), mutex_uncontended(rt), mutex_blocking());
         if i >= WARMUP {
             report("mutex_contended", opts.threads, c, "ns/lock");
             report("mutex_uncontended", opts.threads, u, "ns/lock");
+            report("mutex_blocking", opts.threads, b, "ns/lock");
         }
     }
 }
