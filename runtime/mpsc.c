@@ -309,6 +309,11 @@ ar_poll ar_mpsc_send_poll(ar_mpsc_send *s, ar_cx *cx, int *res)
     ar_waker w = AR_WAKER_NONE;
     int rc;
     if (s->node.phase == P_INIT) {
+        /* A producer that always finds room still spends budget, so it
+         * cannot keep its worker from the other tasks (Tokio's send does
+         * the same through its semaphore). */
+        if (!ar_coop_proceed(cx))
+            return AR_PENDING;
         ar__spin_lock(&ch->lock);
         rc = try_push_locked(ch, s->value, &w);
         if (rc == -EAGAIN) {

@@ -171,13 +171,15 @@ ar_poll ar_sem_acquire_poll(ar_sem_acquire *a, ar_cx *cx, int *res)
             *res = -EINVAL;
             return AR_READY;
         }
+        /* Budget even on the fast path (as Tokio does): a task that keeps
+         * finding the lock free must still let the others of its worker run. */
+        if (!ar_coop_proceed(cx))
+            return AR_PENDING;
         if (a->n == 0 || try_fast(s, a->n)) {
             finish(a, 0);
             *res = 0;
             return AR_READY;
         }
-        if (!ar_coop_proceed(cx))
-            return AR_PENDING;
         /* Step 2. */
         ar__wl_lock(&s->lock);
         uint64_t st = atomic_load_explicit(&s->state, memory_order_acquire);

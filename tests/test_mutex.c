@@ -255,3 +255,32 @@ Test(mutex, shutdown_drops_waiting_tasks, .timeout = 30)
     cr_assert(t_is(!ar_mutex_is_locked(&g_m)));
     T_OK(ar_mutex_destroy(&g_m));
 }
+
+/* A task that keeps finding the mutex free still spends its cooperative
+ * budget: after AR_COOP_BUDGET uncontended locks the lock future returns
+ * AR_PENDING once (having woken the task), so the worker's other tasks
+ * get to run. */
+Test(mutex, uncontended_lock_spends_budget, .timeout = 10)
+{
+    ar_mutex m;
+    T_OK(ar_mutex_init(&m));
+    t_waker w;
+    t_waker_init(&w);
+    ar_cx cx = t_cx(&w); /* budget AR_COOP_BUDGET */
+    int res, ready = 0;
+    for (int i = 0; i < AR_COOP_BUDGET + 1; i++) {
+        ar_mutex_lock l;
+        ar_mutex_lock_init(&l, &m);
+        if (ar_mutex_lock_poll(&l, &cx, &res) == AR_READY) {
+            T_EQ_INT(res, 0);
+            T_OK(ar_mutex_unlock(&m));
+            ready++;
+        } else {
+            ar_mutex_lock_drop(&l);
+        }
+    }
+    T_EQ_INT(ready, AR_COOP_BUDGET);
+    T_EQ_INT(atomic_load(&w.wakes), 1);
+    cr_assert(t_is(!ar_mutex_is_locked(&m)));
+    T_OK(ar_mutex_destroy(&m));
+}
