@@ -57,9 +57,10 @@ MICRO = ["spawn_many", "yield_many", "ping_pong", "chained_spawn"]
 # Workloads whose single iteration is expensive (a million tasks, or seconds of load):
 # they run fewer repetitions, and memory ones have one iteration per process.
 HEAVY = ["idle_task_memory", "timers", "tcp_echo"]
+SYNC = ["mpsc", "mutex"]  # channels and locks (bench/mpsc.c, bench/mutex.c define them)
 # libasyncrt-only workloads: no peer has a counterpart (async closures are ours).
 ASYNCRT_ONLY = ["closure_call"]
-WORKLOADS = MICRO + HEAVY + ["file_read"] + ASYNCRT_ONLY
+WORKLOADS = MICRO + HEAVY + ["file_read"] + SYNC + ASYNCRT_ONLY
 TCP_DEPTHS = [1, 16]  # requests in flight per connection (BENCH.md)
 # Implementations that exist for some workloads only (fio reads files and nothing else).
 ONLY_FOR = {"fio": ["file_read"]}
@@ -98,6 +99,11 @@ def metrics_of(workload):
         return [("file_read", "MiB/s", True), ("file_read_cpu", "ms/GiB", False)]
     if workload == "closure_call":
         return [(m, "ns/call", False) for m, _, _ in CLOSURE_VARIANTS]
+    if workload == "mpsc":
+        return [("mpsc_p1", "msg/s", True), ("mpsc_p2", "msg/s", True)]
+    if workload == "mutex":
+        return [("mutex_contended", "ns/lock", False), ("mutex_uncontended", "ns/lock", False),
+                ("mutex_blocking", "ns/lock", False)]
     unit = {"spawn_many": "ns/task", "yield_many": "ns/yield", "ping_pong": "ns/roundtrip",
             "chained_spawn": "ns/spawn", "idle_task_memory": "B/task"}[workload]
     return [(workload, unit, False)]

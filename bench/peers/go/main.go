@@ -452,6 +452,10 @@ func main() {
 		tcpEcho(opts)
 	case "file_read":
 		fileRead(opts)
+	case "mpsc":
+		mpscBench(opts)
+	case "mutex":
+		mutexBench(opts)
 	default:
 		usage()
 	}

@@ -24,6 +24,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::runtime::Runtime;
 use tokio::sync::{oneshot, Notify};
 
+mod sync;
+
 const IMPL: &str = "tokio";
 
 /// Warm-up iterations of the scheduler workloads: they print nothing and let thread
@@ -476,6 +478,8 @@ fn main() {
         "timers" => timers(&rt, &opts),
         "tcp_echo" => tcp_echo(&rt, &opts),
         "file_read" => file_read(&rt, &opts),
+        "mpsc" => sync::mpsc_bench(&rt, &opts),
+        "mutex" => sync::mutex_bench(&rt, &opts),
         _ => usage(),
     }
 }
