@@ -17,5 +17,8 @@
 #include "asyncrt/closure.h"
 #include "asyncrt/time.h"
 #include "asyncrt/io.h"
+#include "asyncrt/combinator.h"
+#include "asyncrt/task_set.h"
+#include "asyncrt/blocking.h"
 
 #endif
