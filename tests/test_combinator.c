@@ -465,3 +465,44 @@ Test(combinator, join_all_spawned_as_a_task_reports_its_output, .timeout = 30)
     T_EQ_INT(atomic_load(&drops), 0);
     ar_rt_free(rt);
 }
+
+/* timeout(select(a, b)): both branches dropped once at the deadline. */
+typedef struct tsel {
+    ar_co co;
+    napper a, b;
+    ar_child kids[2];
+    ar_select sel;
+    ar_timeout to;
+    int res;
+} tsel;
+
+static ar_poll tsel_poll(void *p, ar_cx *cx)
+{
+    tsel *self = p;
+    AR_BEGIN(&self->co);
+    AR_AWAIT(ar_timeout_poll(&self->to, cx));
+    self->res = self->to.res;
+    AR_END;
+}
+static const ar_future_vt tsel_vt = AR_FUTURE_VT_VOID(tsel, tsel_poll, NULL);
+
+Test(combinator, timeout_of_select_drops_both_branches_once, .timeout = 30)
+{
+    ar_rt *rt = t_rt_mt(2);
+    _Atomic int drops = 0;
+    static tsel t;
+    memset(&t, 0, sizeof t);
+    t.a = (napper){.ms = 10000, .val = 1, .drops = &drops};
+    t.b = (napper){.ms = 20000, .val = 2, .drops = &drops};
+    t.kids[0] = AR_CHILD(&napper_vt, &t.a);
+    t.kids[1] = AR_CHILD(&napper_vt, &t.b);
+    T_OK(ar_select_init(&t.sel, t.kids, 2));
+    ar_timeout_init(&t.to, &ar_select_vt, &t.sel, 30);
+    T_OK(ar_block_on(rt, &tsel_vt, &t));
+    T_EQ_INT(t.res, -ETIMEDOUT);
+    T_EQ_INT(atomic_load(&drops), 2);
+    /* Dropping the finished timeout again drops nothing more. */
+    ar_timeout_drop(&t.to);
+    T_EQ_INT(atomic_load(&drops), 2);
+    ar_rt_free(rt);
+}

@@ -583,3 +583,30 @@ Test(scope, bad_input)
     ar_scope_drop(&sc);
     ar_rt_free(rt);
 }
+
+/* Cancellation at the close's await point: poll the close once, then drop
+ * the scope: each child is dropped exactly once. */
+Test(scope, drop_after_a_pending_close_drops_each_child_once, .timeout = 30)
+{
+    ar_rt *rt = t_rt_mt(2);
+    _Atomic int drops = 0;
+    static int slots[4];
+    ar_scope sc;
+    T_OK(ar_scope_init(&sc, rt));
+    for (int i = 0; i < 4; i++) {
+        writer w = {.ms = 20000, .slot = &slots[i], .val = 1, .drops = &drops};
+        T_OK(ar_scope_spawn(&sc, &writer_vt, &w));
+    }
+    t_waker wk;
+    t_waker_init(&wk);
+    ar_cx cx = t_cx(&wk);
+    cr_assert(eq(int, ar_scope_close_poll(&sc, &cx), AR_PENDING));
+    ar_scope_drop(&sc);
+    ar_scope_drop(&sc);
+    T_WAIT_UNTIL(atomic_load(&drops) == 4);
+    T_WAIT_UNTIL(t_waker_held(&wk) == 0); /* the tasks let go of our waker */
+    ar_rt_free(rt);
+    T_EQ_INT(atomic_load(&drops), 4);
+    for (int i = 0; i < 4; i++)
+        T_EQ_INT(slots[i], 0);
+}
