@@ -400,9 +400,15 @@ static ar_poll finish(ar_blocking *fut, struct ar__bjob *j, uint32_t s)
 
 ar_poll ar_blocking_poll(ar_blocking *fut, ar_cx *cx)
 {
+    if (!fut)
+        return AR_READY;
     struct ar__bjob *j = fut->job;
     if (!j)
         return AR_READY;
+    if (!cx) {
+        fut->out.res = -EINVAL; /* the job goes on: poll again with a cx */
+        return AR_READY;
+    }
     uint32_t s = atomic_load_explicit(&j->state, memory_order_acquire);
     if (s == J_DONE || s == J_CANCELLED)
         return finish(fut, j, s);

@@ -17,7 +17,9 @@
 
 #include "asyncrt/task_set.h"
 
-ar_poll ar__task_set_wait_all(ar_task_set *s, ar_cx *cx, uint32_t *cancelled); /* task_set.c */
+/* task_set.c */
+ar_poll ar__task_set_wait_all(ar_task_set *s, ar_cx *cx, uint32_t *cancelled);
+ar_waker ar__noop_waker(void);
 
 int ar_scope_init(ar_scope *sc, ar_rt *rt)
 {
@@ -41,8 +43,11 @@ int ar_scope_cancel(ar_scope *sc)
 
 ar_poll ar_scope_close_poll(ar_scope *sc, ar_cx *cx)
 {
-    if (!sc || !cx)
+    if (!sc)
         return AR_READY;
+    ar_cx none = {.waker = ar__noop_waker(), .budget = 0, .worker = NULL};
+    if (!cx)
+        cx = &none; /* still never ready before the children ended */
     if (ar__task_set_wait_all(&sc->set, cx, &sc->out) == AR_PENDING)
         return AR_PENDING;
     ar_task_set_drop(&sc->set); /* empty: frees the array */
@@ -66,11 +71,6 @@ static ar_poll scope_close_poll_v(void *self, ar_cx *cx)
 
 static const ar_future_vt scope_close_vt = AR_FUTURE_VT_VOID(scope_close_fut, scope_close_poll_v, NULL);
 
-/* A waker that does nothing, for the last pass after a shutdown. */
-static void noop_wake(ar_waker_obj *w) { (void)w; }
-static const ar_waker_vtable noop_vt = {noop_wake, noop_wake, noop_wake};
-static ar_waker_obj noop_obj = {&noop_vt};
-
 int ar_scope_run(ar_rt *rt, int (*body)(ar_scope *sc, void *arg), void *arg)
 {
     if (!rt || !body)
@@ -90,7 +90,7 @@ int ar_scope_run(ar_rt *rt, int (*body)(ar_scope *sc, void *arg), void *arg)
         /* Shut down (every task completed), or another thread drives this
          * current-thread runtime: wait for the remaining handles without
          * driving it. */
-        ar_cx cx = {.waker = ar_waker_from_obj(&noop_obj), .budget = 0, .worker = NULL};
+        ar_cx cx = {.waker = ar__noop_waker(), .budget = 0, .worker = NULL};
         while (ar_scope_close_poll(&sc, &cx) == AR_PENDING)
             sched_yield();
     }

@@ -53,6 +53,12 @@ static void drop_others(ar_select *s, uint32_t keep)
 
 ar_poll ar_select_poll(ar_select *s, ar_cx *cx)
 {
+    if (!s)
+        return AR_READY;
+    if (!cx) {
+        s->out = -EINVAL; /* nothing polled; a later poll goes on */
+        return AR_READY;
+    }
     if (s->done != S_RUNNING)
         return AR_READY;
     for (uint32_t i = 0; i < s->n; i++) {

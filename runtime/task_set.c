@@ -165,10 +165,21 @@ static ar_poll drain(ar_task_set *s, ar_cx *cx, uint32_t *cancelled)
     return s->len ? AR_PENDING : AR_READY;
 }
 
+/* A waker that does nothing: polls without a cx check without registering
+ * (scope.c uses it too). */
+ar_waker ar__noop_waker(void);
+static void noop_wake(ar_waker_obj *w) { (void)w; }
+static const ar_waker_vtable noop_vt = {noop_wake, noop_wake, noop_wake};
+static ar_waker_obj noop_obj = {&noop_vt};
+ar_waker ar__noop_waker(void) { return ar_waker_from_obj(&noop_obj); }
+
 ar_poll ar_task_set_shutdown_poll(ar_task_set *s, ar_cx *cx, uint32_t *cancelled)
 {
-    if (!live(s) || !cx)
+    if (!live(s))
         return AR_READY;
+    ar_cx none = {.waker = ar__noop_waker(), .budget = 0, .worker = NULL};
+    if (!cx)
+        cx = &none; /* checks, never ready early */
     /* Aborting again is harmless (it only sets a flag that is set). */
     ar_task_set_abort_all(s);
     return drain(s, cx, cancelled);

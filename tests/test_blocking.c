@@ -469,7 +469,14 @@ Test(blocking, bad_input)
     T_EQ_INT(b.out.res, -EBADF);
     ar_blocking_drop(&b);
     ar_blocking_drop(NULL);
+    cr_assert(eq(int, ar_blocking_poll(NULL, NULL), AR_READY));
     ar_rt *rt = rt_pool(1, 0, 0, 0); /* zeros: the defaults */
+    T_OK(ar_spawn_blocking(rt, add_one, (void *)(intptr_t)2, &b));
+    cr_assert(eq(int, ar_blocking_poll(&b, NULL), AR_READY));
+    T_EQ_INT(b.out.res, -EINVAL); /* the job goes on */
+    wait_ready(&b);
+    T_EQ_INT(b.out.res, 0);
+    T_EQ_INT((intptr_t)b.out.value, 3);
     T_EQ_INT(ar_spawn_blocking(rt, NULL, NULL, &b), -EINVAL);
     T_EQ_INT(ar_spawn_blocking(rt, add_one, NULL, NULL), -EINVAL);
     T_EQ_INT(ar_blocking_stats(NULL, NULL, NULL, NULL), -EINVAL);

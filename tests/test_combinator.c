@@ -248,6 +248,32 @@ Test(select, bad_input)
     ar_child c = AR_CHILD(&step_vt, NULL);
     T_EQ_INT(ar_select_init(&s, &c, 1), -EINVAL);
     ar_select_drop(NULL);
+    cr_assert(eq(int, ar_select_poll(NULL, &cx), AR_READY));
+}
+
+/* A NULL cx polls no child and reports -EINVAL; the combinator goes on. */
+Test(combinator, null_cx_polls_nothing)
+{
+    kit k;
+    kit_init(&k, &step_vt);
+    ar_join_all j;
+    T_OK(ar_join_all_init(&j, k.kids, NK));
+    cr_assert(eq(int, ar_join_all_poll(&j, NULL), AR_READY));
+    T_EQ_INT(j.out, -EINVAL);
+    ar_select s;
+    T_OK(ar_select_init(&s, k.kids, NK));
+    cr_assert(eq(int, ar_select_poll(&s, NULL), AR_READY));
+    T_EQ_INT(s.out, -EINVAL);
+    for (int i = 0; i < NK; i++)
+        T_EQ_INT(k.s[i].polls, 0);
+    cr_assert(eq(int, ar_join_all_poll(NULL, NULL), AR_READY));
+    t_waker w;
+    t_waker_init(&w);
+    ar_cx cx = t_cx(&w);
+    while (ar_join_all_poll(&j, &cx) == AR_PENDING) {
+    }
+    T_EQ_INT(j.out, 0);
+    T_EQ_INT(k.s[3].out, 103);
 }
 
 /* ------------------------------------------------------------------------

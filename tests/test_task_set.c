@@ -579,6 +579,16 @@ Test(scope, bad_input)
     ar_scope sc;
     T_OK(ar_scope_init(&sc, rt));
     T_EQ_INT(ar_scope_spawn(&sc, NULL, NULL), -EINVAL);
+    /* Without a cx the close still waits for its children. */
+    static int slot;
+    _Atomic int drops = 0;
+    writer w = {.ms = 20000, .slot = &slot, .val = 1, .drops = &drops};
+    T_OK(ar_scope_spawn(&sc, &writer_vt, &w));
+    cr_assert(eq(int, ar_scope_close_poll(&sc, NULL), AR_PENDING));
+    T_OK(ar_scope_cancel(&sc) == 1 ? 0 : -1);
+    T_WAIT_UNTIL(ar_scope_close_poll(&sc, NULL) == AR_READY);
+    T_EQ_INT(sc.out, 1);
+    T_EQ_INT(atomic_load(&drops), 1);
     ar_scope_drop(&sc);
     ar_scope_drop(&sc);
     ar_rt_free(rt);

@@ -81,7 +81,9 @@ AR_EXTERN int ar_spawn_blocking_ex(ar_rt *rt, ar_blocking_fn fn, void *arg,
 
 /* AR_READY once the job returned (out.res 0, out.value its result) or was
  * cancelled by shutdown before it ran (out.res -ECANCELED).  The future is
- * then empty: polling it again gives AR_READY with out unchanged. */
+ * then empty: polling it again gives AR_READY with out unchanged.  A NULL
+ * cx gives AR_READY with out.res -EINVAL and changes nothing else: the job
+ * goes on and a later poll with a cx gets its result. */
 AR_EXTERN ar_poll ar_blocking_poll(ar_blocking *fut, ar_cx *cx);
 
 /* Drop the future: a job not started yet is cancelled (fn never runs); a

@@ -76,7 +76,8 @@ AR_EXTERN int ar_join_all_init(ar_join_all *j, ar_child *children, uint32_t n);
 
 /* AR_READY once every child finished: j->out is 0 and each child's output
  * is in the child (ar_child_ready is true for all).  Children finished in
- * earlier polls are not polled again. */
+ * earlier polls are not polled again.  A NULL cx polls nothing and reports
+ * AR_READY with out = -EINVAL (the join stays as it was). */
 AR_EXTERN ar_poll ar_join_all_poll(ar_join_all *j, ar_cx *cx);
 
 /*
@@ -117,7 +118,9 @@ AR_EXTERN int ar_select_init(ar_select *s, ar_child *children, uint32_t n);
 /*
  * AR_READY once a child is ready: s->out is its index and its output is in
  * it; every other child has been dropped (vt->drop, exactly once each,
- * whether or not it was ever polled) before this returns.
+ * whether or not it was ever polled) before this returns.  A NULL cx polls
+ * nothing and reports AR_READY with out = -EINVAL (the select stays as it
+ * was).
  */
 AR_EXTERN ar_poll ar_select_poll(ar_select *s, ar_cx *cx);
 

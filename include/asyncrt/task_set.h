@@ -121,7 +121,8 @@ AR_EXTERN int ar_task_set_abort_all(ar_task_set *s);
  * Abort every task and wait until each has ended (Tokio's
  * JoinSet::shutdown); outputs are dropped.  AR_READY when the set is empty;
  * *cancelled (may be NULL) then holds how many of the tasks taken by this
- * call ended cancelled.  The set stays usable.
+ * call ended cancelled.  The set stays usable.  A NULL cx checks without
+ * registering a waker (never ready early).
  */
 AR_EXTERN ar_poll ar_task_set_shutdown_poll(ar_task_set *s, ar_cx *cx, uint32_t *cancelled);
 
@@ -159,6 +160,7 @@ AR_EXTERN int ar_scope_cancel(ar_scope *sc);
  * (finished, or aborted and its future dropped); sc->out then counts the
  * cancelled ones.  It then frees the scope's array.  It does not abort
  * anything by itself: call ar_scope_cancel first to end the children early.
+ * A NULL cx checks without registering a waker (never ready early).
  */
 AR_EXTERN ar_poll ar_scope_close_poll(ar_scope *sc, ar_cx *cx);
 
