@@ -15,13 +15,10 @@
  */
 #include <errno.h>
 
-#include "asyncrt/combinator.h"
+#include "children.h"
 
 enum { CHILD_PENDING = 0, CHILD_READY = 1, CHILD_DROPPED = 2 };
 enum { J_RUNNING = 0, J_COMPLETE = 1, J_DEAD = 2 };
-
-/* Shared with select.c: a child list both combinators accept. */
-int ar__children_check(ar_child *children, uint32_t n);
 
 int ar__children_check(ar_child *children, uint32_t n)
 {

@@ -15,11 +15,7 @@
 #include <errno.h>
 #include <sched.h>
 
-#include "asyncrt/task_set.h"
-
-/* task_set.c */
-ar_poll ar__task_set_wait_all(ar_task_set *s, ar_cx *cx, uint32_t *cancelled);
-ar_waker ar__noop_waker(void);
+#include "set_wait.h"
 
 int ar_scope_init(ar_scope *sc, ar_rt *rt)
 {

@@ -11,12 +11,10 @@
  */
 #include <errno.h>
 
-#include "asyncrt/combinator.h"
+#include "children.h"
 
 enum { CHILD_PENDING = 0, CHILD_READY = 1, CHILD_DROPPED = 2 };
 enum { S_RUNNING = 0, S_COMPLETE = 1, S_DEAD = 2 };
-
-int ar__children_check(ar_child *children, uint32_t n); /* join_all.c */
 
 int ar_select_init(ar_select *s, ar_child *children, uint32_t n)
 {

@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "alloc.h"
-#include "asyncrt/task_set.h"
+#include "set_wait.h"
 
 #define SET_MAGIC 0x7a5e7001u
 
@@ -165,9 +165,7 @@ static ar_poll drain(ar_task_set *s, ar_cx *cx, uint32_t *cancelled)
     return s->len ? AR_PENDING : AR_READY;
 }
 
-/* A waker that does nothing: polls without a cx check without registering
- * (scope.c uses it too). */
-ar_waker ar__noop_waker(void);
+/* A waker that does nothing (set_wait.h). */
 static void noop_wake(ar_waker_obj *w) { (void)w; }
 static const ar_waker_vtable noop_vt = {noop_wake, noop_wake, noop_wake};
 static ar_waker_obj noop_obj = {&noop_vt};
@@ -184,9 +182,6 @@ ar_poll ar_task_set_shutdown_poll(ar_task_set *s, ar_cx *cx, uint32_t *cancelled
     ar_task_set_abort_all(s);
     return drain(s, cx, cancelled);
 }
-
-/* Used by scope.c: wait for every task without aborting. */
-ar_poll ar__task_set_wait_all(ar_task_set *s, ar_cx *cx, uint32_t *cancelled);
 
 ar_poll ar__task_set_wait_all(ar_task_set *s, ar_cx *cx, uint32_t *cancelled)
 {
