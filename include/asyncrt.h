@@ -25,5 +25,8 @@
 #include "asyncrt/io.h"
 #include "asyncrt/signal.h"
 #include "asyncrt/stream.h"
+#include "asyncrt/combinator.h"
+#include "asyncrt/task_set.h"
+#include "asyncrt/blocking.h"
 
 #endif

@@ -91,6 +91,9 @@ struct ar_rt {
     ar__spinlock blockers_lock;
     struct ar__blocker *blockers;
     ar_worker *workers;       /* nworkers entries, 64-byte aligned */
+    /* Blocking pool (blocking.c): created with the runtime, shut down at
+     * the end of ar_rt_shutdown; immutable pointer, the pool locks itself. */
+    struct ar__blocking *blocking;
     size_t workers_size;
     _Alignas(64) ar__inject inject;
     _Alignas(64) ar__idle idle;

@@ -19,6 +19,10 @@
  *      (only they may use it) serving the cancels of the operations that
  *      step 3 dropped; now they finish every operation, free their rings
  *      and exit; join them.
+ *   6. The blocking pool (blocking.c) refuses jobs, cancels the queued ones
+ *      and waits up to its timeout for the running ones; jobs still running
+ *      then are left detached and shutdown reports -ETIMEDOUT.  It comes
+ *      last because the tasks dropped in step 3 drop their blocking futures.
  * After that every task is complete and referenced only by join handles and
  * wakers held by user code, none of which touches the runtime again.
  */
@@ -28,6 +32,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "blocking.h"
 #include "remote.h"
 #include "rt.h"
 #include "task.h"
@@ -71,6 +76,9 @@ void ar_rt_opts_init(ar_rt_opts *opts)
     opts->flavor = AR_RT_MULTI_THREAD;
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     opts->workers = n > 0 ? (uint32_t)(n > AR_RT_MAX_WORKERS ? AR_RT_MAX_WORKERS : n) : 1;
+    opts->max_blocking_threads = 512;
+    opts->blocking_keep_alive_ms = 10000;
+    opts->blocking_shutdown_timeout_ms = 10000;
 }
 
 static void rt_destroy(ar_rt *rt)
@@ -86,6 +94,7 @@ static void rt_destroy(ar_rt *rt)
     ar__idle_destroy(&rt->idle);
     ar__inject_destroy(&rt->inject);
     pthread_mutex_destroy(&rt->shutdown_mu);
+    ar__blocking_unref(rt->blocking); /* freed now, or by its last thread */
     free_aligned(rt, sizeof *rt);
 }
 
@@ -220,9 +229,10 @@ int ar_rt_new(ar_rt **out, const ar_rt_opts *opts)
     ar__shard_init(&rt->ext_shard, rt, true);
     int rc = ar__inject_init(&rt->inject);
     int rc2 = ar__idle_init(&rt->idle, nworkers);
+    int rc3 = ar__blocking_new(&rt->blocking, opts);
     rt->workers_size = nworkers * sizeof(ar_worker);
     rt->workers = alloc_aligned(rt->workers_size);
-    if (rc || rc2 || !rt->workers) {
+    if (rc || rc2 || rc3 || !rt->workers) {
         rt_destroy(rt);
         return -ENOMEM;
     }
@@ -318,10 +328,11 @@ int ar_rt_shutdown(ar_rt *rt)
     ar__inject_close(&rt->inject); /* from now on a push releases its entry */
     drain_entries(rt);                                   /* step 4 */
     join_threads(rt);                                    /* step 5 */
+    int rc = ar__blocking_shutdown(rt->blocking);         /* step 6 */
     rt->shut_done = true;
     in_shutdown = false;
     pthread_mutex_unlock(&rt->shutdown_mu);
-    return 0;
+    return rc;
 }
 
 void ar_rt_free(ar_rt *rt)

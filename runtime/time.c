@@ -191,3 +191,12 @@ void ar_timeout_drop(ar_timeout *t)
         t->vt->drop(t->child);
     t->done = 1;
 }
+
+/* Vtables, so that sleeps and timeouts can be children of combinators. */
+static ar_poll sleep_poll_v(void *self, ar_cx *cx) { return ar_sleep_poll(self, cx); }
+static void sleep_drop_v(void *self) { ar_sleep_drop(self); }
+const ar_future_vt ar_sleep_vt = AR_FUTURE_VT_VOID(ar_sleep, sleep_poll_v, sleep_drop_v);
+
+static ar_poll timeout_poll_v(void *self, ar_cx *cx) { return ar_timeout_poll(self, cx); }
+static void timeout_drop_v(void *self) { ar_timeout_drop(self); }
+const ar_future_vt ar_timeout_vt = AR_FUTURE_VT(ar_timeout, timeout_poll_v, timeout_drop_v, res);

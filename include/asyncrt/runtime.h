@@ -73,9 +73,20 @@ typedef struct ar_rt_opts {
     uint32_t workers;
     /* I/O backend; the default (AUTO, 0) lets AR_BACKEND decide. */
     ar_io_backend backend;
+    /* Blocking pool (asyncrt/blocking.h); 0 means the default.
+     * max_blocking_threads: cap on its threads (default 512).
+     * blocking_keep_alive_ms: an idle pool thread exits after this long
+     *   (default 10000).
+     * blocking_shutdown_timeout_ms: how long ar_rt_shutdown waits for
+     *   blocking jobs still running (default 10000; jobs still running
+     *   after it are left detached and shutdown returns -ETIMEDOUT). */
+    uint32_t max_blocking_threads;
+    uint32_t blocking_keep_alive_ms;
+    uint32_t blocking_shutdown_timeout_ms;
 } ar_rt_opts;
 
-/* Fill opts with the defaults: multi-thread, one worker per online CPU. */
+/* Fill opts with the defaults: multi-thread, one worker per online CPU,
+ * the blocking pool's defaults. */
 AR_EXTERN void ar_rt_opts_init(ar_rt_opts *opts);
 
 /*
@@ -90,8 +101,12 @@ AR_EXTERN int ar_rt_new(ar_rt **out, const ar_rt_opts *opts);
 /*
  * Stop the runtime: no new spawns (they fail with -ESHUTDOWN), workers finish
  * the poll they are in and exit, every unfinished task is dropped, every
- * thread joined.  Idempotent.  Must not be called from inside a task
- * (-EDEADLK).  Returns 0, -EINVAL (NULL).
+ * thread joined.  Then the blocking pool's queued jobs are cancelled and its
+ * running jobs are waited for up to blocking_shutdown_timeout_ms.
+ * Idempotent.  Must not be called from inside a task (-EDEADLK).
+ * Returns 0, -EINVAL (NULL), or -ETIMEDOUT: shut down all the same, but
+ * blocking jobs were still running at the timeout and were left detached on
+ * their threads (asyncrt/blocking.h); later calls return 0.
  */
 AR_EXTERN int ar_rt_shutdown(ar_rt *rt);
 

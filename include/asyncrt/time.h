@@ -49,6 +49,9 @@ AR_EXTERN void ar_sleep_until_init(ar_sleep *s, uint64_t deadline_ms);
 AR_EXTERN ar_poll ar_sleep_poll(ar_sleep *s, ar_cx *cx);
 /* Cancel (O(1)); safe in any state, idempotent. */
 AR_EXTERN void ar_sleep_drop(ar_sleep *s);
+/* A vtable for an ar_sleep (no output), so a sleep can be a child of
+ * ar_select / ar_join_all (combinator.h) or run as a task. */
+AR_EXTERN extern const ar_future_vt ar_sleep_vt;
 /* Deadline in ar_now_ms() units. */
 static inline uint64_t ar_sleep_deadline(const ar_sleep *s) { return s->t.deadline; }
 
@@ -84,6 +87,8 @@ AR_EXTERN void ar_timeout_init(ar_timeout *t, const ar_future_vt *child_vt, void
 AR_EXTERN ar_poll ar_timeout_poll(ar_timeout *t, ar_cx *cx);
 /* Drops the timer and, unless it finished, the child. */
 AR_EXTERN void ar_timeout_drop(ar_timeout *t);
+/* A vtable for an ar_timeout; its output is `res`. */
+AR_EXTERN extern const ar_future_vt ar_timeout_vt;
 
 #ifdef __cplusplus
 }
