@@ -71,7 +71,7 @@ typedef struct ar__blocking {
     uint64_t keep_alive_ns, shutdown_timeout_ns;
     pthread_mutex_t mu;
     pthread_cond_t work;    /* signalled for a claimed idle thread, shutdown */
-    pthread_cond_t exited;  /* broadcast when nthreads reaches 0 */
+    pthread_cond_t exited;  /* broadcast whenever a pool thread exits */
     struct ar__bjob *head, *tail;
     uint32_t queued, nthreads, nidle, nnotify;
     bool shutdown;
@@ -238,8 +238,10 @@ static void *pool_thread(void *arg)
         if (leave)
             break;
     }
-    if (--p->nthreads == 0)
-        pthread_cond_broadcast(&p->exited);
+    /* Every exit, not only the last: a shutdown run from a pool thread
+     * waits for the count to reach 1 (itself). */
+    --p->nthreads;
+    pthread_cond_broadcast(&p->exited);
     pthread_mutex_unlock(&p->mu);
     tls_pool = NULL;
     pool_unref(p);

@@ -55,12 +55,12 @@ ar_poll ar_join_all_poll(ar_join_all *j, ar_cx *cx)
 {
     if (!j)
         return AR_READY;
+    if (j->done != J_RUNNING)
+        return AR_READY; /* complete, or invalid (out says so) */
     if (!cx) {
         j->out = -EINVAL; /* nothing polled; a later poll goes on */
         return AR_READY;
     }
-    if (j->done != J_RUNNING)
-        return AR_READY; /* complete, or invalid (out says so) */
     for (uint32_t i = 0; i < j->n && j->remaining; i++) {
         ar_child *c = &j->children[i];
         if (c->state != CHILD_PENDING)

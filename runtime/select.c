@@ -53,12 +53,12 @@ ar_poll ar_select_poll(ar_select *s, ar_cx *cx)
 {
     if (!s)
         return AR_READY;
+    if (s->done != S_RUNNING) /* checked first: a finished select keeps its out */
+        return AR_READY;
     if (!cx) {
         s->out = -EINVAL; /* nothing polled; a later poll goes on */
         return AR_READY;
     }
-    if (s->done != S_RUNNING)
-        return AR_READY;
     for (uint32_t i = 0; i < s->n; i++) {
         ar_child *c = &s->children[i];
         if (c->vt->poll(c->fut, cx) == AR_READY) {

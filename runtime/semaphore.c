@@ -252,7 +252,8 @@ void ar_sem_acquire_drop(ar_sem_acquire *a)
         a->node.phase = A_DONE;
         return;
     }
-    ar__wakeset ws = {0};
+    ar__wakeset ws;
+    ws.n = 0; /* only n: zeroing the batch would clear 264 bytes per call */
     ar_waker old = AR_WAKER_NONE;
     ar__wl_lock(&s->lock);
     uint64_t give;
@@ -276,22 +277,53 @@ void ar_sem_acquire_drop(ar_sem_acquire *a)
 int ar__sem_release_checked(ar_semaphore *s, uint64_t n, uint64_t lo, uint64_t hi)
 {
     for (;;) {
+    again:;
         uint64_t max = atomic_load_explicit(&s->max, memory_order_relaxed);
         uint64_t st = atomic_load_explicit(&s->state, memory_order_relaxed);
         /* Step 3. */
+        bool refused = false;
         while (!(st & WAITERS)) {
             uint64_t avail = st >> 1;
             uint64_t held = avail <= max ? max - avail : 0;
-            if (held < lo || held > hi || n > held)
-                return -EPERM;
+            if (held < lo || held > hi || n > held) {
+                refused = true; /* maybe only a torn view: see below */
+                break;
+            }
             if (atomic_compare_exchange_weak_explicit(&s->state, &st, st + (n << 1),
                                                       memory_order_release, memory_order_relaxed))
                 return 0;
         }
-        /* Step 4. */
-        ar__wakeset ws = {0};
+        /* Step 4 (and the re-check of a refusal).  max and state are read
+         * one after the other above, so an ar_sem_add_permits running
+         * between the two reads (it raises max, then state, under the lock)
+         * can make a rightful release look like an over-release.  Under the
+         * lock add_permits is not half-way: read both again. */
+        ar__wakeset ws;
+        ws.n = 0;
         ar__wl_lock(&s->lock);
+        max = atomic_load_explicit(&s->max, memory_order_relaxed);
         st = atomic_load_explicit(&s->state, memory_order_acquire);
+        if (refused && !(st & WAITERS)) {
+            int rc = -EPERM;
+            for (;;) {
+                uint64_t avail = st >> 1;
+                uint64_t held = avail <= max ? max - avail : 0;
+                if (held < lo || held > hi || n > held)
+                    break;
+                if (atomic_compare_exchange_weak_explicit(&s->state, &st, st + (n << 1),
+                                                          memory_order_release,
+                                                          memory_order_relaxed)) {
+                    rc = 0;
+                    break;
+                }
+                if (st & WAITERS) {
+                    ar__wl_unlock(&s->lock);
+                    goto again; /* waiters came: release through the list */
+                }
+            }
+            ar__wl_unlock(&s->lock);
+            return rc;
+        }
         if (!(st & WAITERS)) {
             ar__wl_unlock(&s->lock); /* the waiters left meanwhile */
             continue;
@@ -324,7 +356,8 @@ int ar_sem_add_permits(ar_semaphore *s, uint64_t n)
 {
     if (!s)
         return -EINVAL;
-    ar__wakeset ws = {0};
+    ar__wakeset ws;
+    ws.n = 0; /* only n: zeroing the batch would clear 264 bytes per call */
     ar__wl_lock(&s->lock);
     uint64_t max = atomic_load_explicit(&s->max, memory_order_relaxed);
     if (n > AR_SEM_MAX_PERMITS - max) {

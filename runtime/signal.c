@@ -19,6 +19,14 @@
  *   used     under `mu` only.
  * Stale bits from a previous listener are cleared when a slot is claimed,
  * and a listener only takes the bits of its own mask.
+ *
+ * Known gap (review of 2026-11-23, not reproduced): a listener dropped
+ * while its read of the pipe is in flight, off the worker that owns that
+ * read, leaves the read live until the owner processes the cancel.  If the
+ * slot is claimed again in that window and a signal arrives, the old read
+ * can take the new listener's wake-up byte; the new listener then sees the
+ * signal only at its next poll.  The fix is to wait for readiness
+ * (POLL_ADD) instead of reading, so that a stale wait consumes nothing.
  */
 #include <errno.h>
 #include <fcntl.h>

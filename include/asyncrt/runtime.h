@@ -116,10 +116,13 @@ AR_EXTERN int ar_rt_shutdown(ar_rt *rt);
  * driven by this call while it waits), then ar_rt_shutdown, which drops
  * what is left.  Tasks that never end by themselves (an accept loop, a task
  * parked forever) are waited for the whole timeout: tell them to stop first
- * (a notify, a closed channel).  Returns 0 when every task had finished
- * before the shutdown, -ETIMEDOUT when some were dropped, -EDEADLK from
- * inside the runtime, -EINVAL (NULL).  The runtime is shut down in every
- * case but -EDEADLK and -EINVAL.
+ * (a notify, a closed channel).  Jobs of the blocking pool are not tasks:
+ * the shutdown then waits for them up to blocking_shutdown_timeout_ms, so
+ * the call returns within timeout_ms plus that.  Returns 0 when every task
+ * had finished before the shutdown, -ETIMEDOUT when some were dropped or
+ * blocking jobs were left running, -EDEADLK from inside the runtime,
+ * -EINVAL (NULL).  The runtime is shut down in every case but -EDEADLK and
+ * -EINVAL.
  */
 AR_EXTERN int ar_rt_shutdown_timeout(ar_rt *rt, uint64_t timeout_ms);
 
