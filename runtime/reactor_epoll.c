@@ -4,20 +4,24 @@
  * reactor_uring.c).
  *
  * How an operation runs (all on the owner thread):
- *   1. start: try the syscall at once, non-blocking (recv/send with
- *      MSG_DONTWAIT, preadv2/pwritev2 with RWF_NOWAIT, accept4 on a listener
- *      switched to O_NONBLOCK, connect on a socket made O_NONBLOCK for the
- *      duration).  If it completes (or fails), the op is DONE.
+ *   1. start: try the syscall at once, non-blocking (recv/send and
+ *      recvmsg/sendmsg with MSG_DONTWAIT, preadv2/pwritev2 with RWF_NOWAIT
+ *      for read/write/readv/writev, accept4 on a listener switched to
+ *      O_NONBLOCK, connect on a socket made O_NONBLOCK for the duration).
+ *      If it completes (or fails), the op is DONE.
  *   2. Would block (EAGAIN, EINPROGRESS): the op joins the waiter list of
- *      its descriptor for one direction (read: recv, read, accept; write:
- *      send, write, connect).  If that list was empty the descriptor is
+ *      its descriptor for one direction (read: recv, read, readv, recvmsg,
+ *      accept and both streams; write: send, write, writev, sendmsg,
+ *      connect).  If that list was empty the descriptor is
  *      (re-)armed with EPOLL_CTL_MOD, or ADD when epoll does not know it;
  *      else the op queues behind without trying (FIFO).
  *   3. An event for the descriptor: the ops of the ready direction are
  *      retried in FIFO order until one would block again; it and those
  *      behind it keep waiting.
- * Regular files and block devices have no readiness: read, write, fsync,
- * openat and close are done synchronously on the owner thread (the
+ * Multishot ops (the streams) stay on their list while armed; see the
+ * "multishot streams" section.
+ * Regular files and block devices have no readiness: read, write, readv,
+ * writev, fsync, openat and close are done synchronously on the owner thread (the
  * fallback's documented limitation: a slow disk stalls that worker).
  *
  * Registration is edge-triggered (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
