@@ -286,6 +286,36 @@ Test(recv_stream, io_close_ends_an_armed_stream_on_epoll, .timeout = 30)
     ar_rt_free(rt);
 }
 
+Test(recv_stream, an_armed_stream_at_shutdown_ends_with_ecanceled, .timeout = 30)
+{
+    /* The stream is still armed (it handed out bytes and was not dropped)
+     * when the runtime shuts down: closing the reactor ends it (epoll: the
+     * op leaves its waiter list; io_uring: cancelled) with -ECANCELED; the
+     * next call says so, the waker clone is given back and the drop frees
+     * the rest (ASan: no leak).  The drop comes before ar_rt_free: like
+     * every I/O future, a stream must not outlive its runtime's memory. */
+    ar_rt *rt = t_rt_mt(2);
+    int a, b;
+    tcp_pair(&a, &b);
+    ar_recv_stream rs;
+    ar_recv_stream_init(&rs, b);
+    char buf[64];
+    cr_assert_eq(write(a, "hello", 5), 5);
+    T_EQ_INT(next_of(rt, &rs, buf, sizeof buf), 5);
+    T_OK(ar_rt_shutdown(rt));
+    cr_assert_eq(write(a, "late", 4), 4);
+    t_waker w;
+    t_waker_init(&w);
+    ar_cx cx = t_cx(&w);
+    cr_assert_eq(ar_recv_stream_next(&rs, &cx, buf, sizeof buf), AR_READY);
+    T_EQ_INT(rs.res, -ECANCELED);
+    ar_recv_stream_drop(&rs);
+    T_EQ_INT(t_waker_held(&w), 0);
+    ar_rt_free(rt);
+    close(a);
+    close(b);
+}
+
 Test(recv_stream, peer_reset_gives_econnreset_and_no_sigpipe, .timeout = 30)
 {
     ar_rt *rt = t_rt_mt(2);
