@@ -208,7 +208,7 @@ Test(recv_stream, many_connections_on_one_worker_drain_the_buffer_ring, .timeout
      * ring's 128 buffers, so the kernel runs out (ENOBUFS) and the streams
      * re-arm; nothing is lost or reordered.  (epoll has no buffer ring, so
      * no ENOBUFS: there it checks 64 streams armed on one worker's epoll
-     * set, each pausing and re-arming, with every byte in order.) */
+     * set, with every byte in order.) */
     ar_rt *rt = t_rt_mt(1);
     run_readers(rt, 64, (size_t)512 << 10, 65536, 0);
     ar_rt_free(rt);
