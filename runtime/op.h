@@ -119,6 +119,12 @@ ar__op *ar__op_new(uint8_t kind, size_t data_len);
  * and frees the chunks still queued). */
 void ar__op_release(ar__op *op);
 
+/* Under op->lock: queue an accepted descriptor; false when out of memory
+ * (the caller closes it).  Accept errors that are a connection's own
+ * problem (ECONNABORTED...) and after which accepting goes on. */
+bool ar__msq_push_fd(ar__msq *q, int fd);
+bool ar__accept_transient(int res);
+
 static inline ar__msq *ar__op_msq(ar__op *op) { return (ar__msq *)(void *)op->data; }
 
 #endif

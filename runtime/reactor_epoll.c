@@ -4,20 +4,24 @@
  * reactor_uring.c).
  *
  * How an operation runs (all on the owner thread):
- *   1. start: try the syscall at once, non-blocking (recv/send with
- *      MSG_DONTWAIT, preadv2/pwritev2 with RWF_NOWAIT, accept4 on a listener
- *      switched to O_NONBLOCK, connect on a socket made O_NONBLOCK for the
- *      duration).  If it completes (or fails), the op is DONE.
+ *   1. start: try the syscall at once, non-blocking (recv/send and
+ *      recvmsg/sendmsg with MSG_DONTWAIT, preadv2/pwritev2 with RWF_NOWAIT
+ *      for read/write/readv/writev, accept4 on a listener switched to
+ *      O_NONBLOCK, connect on a socket made O_NONBLOCK for the duration).
+ *      If it completes (or fails), the op is DONE.
  *   2. Would block (EAGAIN, EINPROGRESS): the op joins the waiter list of
- *      its descriptor for one direction (read: recv, read, accept; write:
- *      send, write, connect).  If that list was empty the descriptor is
+ *      its descriptor for one direction (read: recv, read, readv, recvmsg,
+ *      accept and both streams; write: send, write, writev, sendmsg,
+ *      connect).  If that list was empty the descriptor is
  *      (re-)armed with EPOLL_CTL_MOD, or ADD when epoll does not know it;
  *      else the op queues behind without trying (FIFO).
  *   3. An event for the descriptor: the ops of the ready direction are
  *      retried in FIFO order until one would block again; it and those
  *      behind it keep waiting.
- * Regular files and block devices have no readiness: read, write, fsync,
- * openat and close are done synchronously on the owner thread (the
+ * Multishot ops (the streams) stay on their list while armed; see the
+ * "multishot streams" section.
+ * Regular files and block devices have no readiness: read, write, readv,
+ * writev, fsync, openat and close are done synchronously on the owner thread (the
  * fallback's documented limitation: a slow disk stalls that worker).
  *
  * Registration is edge-triggered (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
@@ -119,10 +123,16 @@ static int op_dir(uint8_t kind)
     case AR__OP_RECV:
     case AR__OP_READ:
     case AR__OP_ACCEPT:
+    case AR__OP_READV:
+    case AR__OP_RECVMSG:
+    case AR__OP_ACCEPT_MULTI:
+    case AR__OP_RECV_MULTI:
         return DIR_RD;
     case AR__OP_SEND:
     case AR__OP_WRITE:
     case AR__OP_CONNECT:
+    case AR__OP_WRITEV:
+    case AR__OP_SENDMSG:
         return DIR_WR;
     default:
         return DIR_NONE;
@@ -147,9 +157,23 @@ static int set_nonblock(int fd, bool on)
     return 0;
 }
 
-/* read/write: regular files synchronously, streams without blocking. */
+static bool is_multi(const ar__op *op)
+{
+    return op->kind == AR__OP_ACCEPT_MULTI || op->kind == AR__OP_RECV_MULTI;
+}
+
+/* read/write, readv/writev: regular files synchronously, streams without
+ * blocking.  read/write have one buffer (data[]); the vectored kinds start
+ * data[] with their iovec array of op->len entries (io.c's layout). */
 static int64_t try_rw(ar__op *op, bool wr)
 {
+    struct iovec one = {.iov_base = op->data, .iov_len = op->len};
+    const struct iovec *iov = &one;
+    int cnt = 1;
+    if (op->kind == AR__OP_READV || op->kind == AR__OP_WRITEV) {
+        iov = (const struct iovec *)(const void *)op->data;
+        cnt = (int)op->len; /* io.c: at most AR_IO_MAX_IOV */
+    }
     if (!(op->ep_state & EPS_CLASSIFIED)) {
         struct stat st;
         if (fstat(op->fd, &st) < 0)
@@ -164,20 +188,17 @@ static int64_t try_rw(ar__op *op, bool wr)
         bool cur = op->off == UINT64_MAX;
         do {
             if (wr)
-                n = cur ? write(op->fd, op->data, op->len)
-                        : pwrite(op->fd, op->data, op->len, (off_t)op->off);
+                n = cur ? writev(op->fd, iov, cnt) : pwritev(op->fd, iov, cnt, (off_t)op->off);
             else
-                n = cur ? read(op->fd, op->data, op->len)
-                        : pread(op->fd, op->data, op->len, (off_t)op->off);
+                n = cur ? readv(op->fd, iov, cnt) : preadv(op->fd, iov, cnt, (off_t)op->off);
         } while (n < 0 && errno == EINTR);
         return n >= 0 ? n : -(int64_t)errno;
     }
     /* A stream has no position (io_uring ignores the offset there too). */
-    struct iovec iov = {.iov_base = op->data, .iov_len = op->len};
     if (!(op->ep_state & EPS_NOWAIT_BAD)) {
         do {
-            n = wr ? pwritev2(op->fd, &iov, 1, -1, RWF_NOWAIT)
-                   : preadv2(op->fd, &iov, 1, -1, RWF_NOWAIT);
+            n = wr ? pwritev2(op->fd, iov, cnt, -1, RWF_NOWAIT)
+                   : preadv2(op->fd, iov, cnt, -1, RWF_NOWAIT);
         } while (n < 0 && errno == EINTR);
         if (n >= 0)
             return n;
@@ -189,9 +210,31 @@ static int64_t try_rw(ar__op *op, bool wr)
     if (poll(&pfd, 1, 0) == 0)
         return AGAIN;
     do {
-        n = wr ? write(op->fd, op->data, op->len) : read(op->fd, op->data, op->len);
+        n = wr ? writev(op->fd, iov, cnt) : readv(op->fd, iov, cnt);
     } while (n < 0 && errno == EINTR);
     return n >= 0 ? n : again_or_err(errno);
+}
+
+/*
+ * recvmsg/sendmsg on the msghdr at the start of data[] (io.c's layout: its
+ * iovecs, name and control area all point into the op).  MSG_DONTWAIT is
+ * added; a caller's own MSG_DONTWAIT gets EAGAIN back, as on io_uring.
+ * recvmsg writes msg_namelen, msg_controllen and msg_flags only when it
+ * succeeds, so a retry after EAGAIN starts from the caller's sizes.
+ * MSG_WAITALL is passed through: the kernel fills what is there without
+ * waiting (documented in io.h).
+ */
+static int64_t try_msg(ar__op *op, bool wr)
+{
+    struct msghdr *m = (struct msghdr *)(void *)op->data;
+    int flags = op->flags | MSG_DONTWAIT;
+    ssize_t n;
+    do {
+        n = wr ? sendmsg(op->fd, m, flags) : recvmsg(op->fd, m, flags);
+    } while (n < 0 && errno == EINTR);
+    if (n >= 0)
+        return n;
+    return (op->flags & MSG_DONTWAIT) ? -(int64_t)errno : again_or_err(errno);
 }
 
 /*
@@ -262,6 +305,20 @@ static int64_t try_connect(ar__op *op)
     return errno == ENOTCONN ? AGAIN : -(int64_t)errno;
 }
 
+/* accept, accept stream: documented in io.h, the listener becomes
+ * non-blocking (it may be shared by acceptors on several workers, so a
+ * blocking accept after a readiness check could hang a worker). */
+static int listener_nonblock(ar__op *op)
+{
+    if (op->ep_state & EPS_LISTENER_OK)
+        return 0;
+    int rc = set_nonblock(op->fd, true);
+    if (rc < 0)
+        return rc;
+    op->ep_state |= EPS_LISTENER_OK;
+    return 0;
+}
+
 /*
  * One attempt at op's syscall.  Returns the result (>= 0 or -errno) or
  * AGAIN.  Adding an operation kind is one case here (and its direction in
@@ -275,18 +332,18 @@ static int64_t try_op(ar__op *op)
     case AR__OP_SEND:
         return try_xfer(op, op->kind == AR__OP_SEND);
     case AR__OP_READ:
+    case AR__OP_READV:
         return try_rw(op, false);
     case AR__OP_WRITE:
+    case AR__OP_WRITEV:
         return try_rw(op, true);
+    case AR__OP_RECVMSG:
+        return try_msg(op, false);
+    case AR__OP_SENDMSG:
+        return try_msg(op, true);
     case AR__OP_ACCEPT:
-        if (!(op->ep_state & EPS_LISTENER_OK)) {
-            /* Documented in io.h: the listener becomes non-blocking (it
-             * may be shared by acceptors on several workers, so a blocking
-             * accept after a readiness check could hang a worker). */
-            if ((rc = set_nonblock(op->fd, true)) < 0)
-                return rc;
-            op->ep_state |= EPS_LISTENER_OK;
-        }
+        if ((rc = listener_nonblock(op)) < 0)
+            return rc;
         op->addrlen = sizeof op->addr;
         do {
             rc = accept4(op->fd, (struct sockaddr *)&op->addr, &op->addrlen, op->flags);
@@ -328,10 +385,17 @@ static int64_t block_op(ar__op *op)
 
 /* ---- completion ---- */
 
+static void complete_multi(ar__epoll *r, ar__op *op, int64_t res);
+
 /* Owner: op left every list; publish its result and wake its future (or
- * free it when the future is gone). */
+ * free it when the future is gone).  A multishot op goes to
+ * complete_multi, which ends its multishot with res. */
 static void complete(ar__epoll *r, ar__op *op, int64_t res)
 {
+    if (is_multi(op)) {
+        complete_multi(r, op, res);
+        return;
+    }
     ar__spin_lock(&op->lock);
     if (op->kind == AR__OP_CONNECT && (op->ep_state & EPS_RESTORE) && !op->orphaned) {
         /* The caller's socket as it was.  Under the lock: a future being
@@ -351,6 +415,207 @@ static void complete(ar__epoll *r, ar__op *op, int64_t res)
         ar_waker_drop(w);
         if (!linked)
             ar__op_release(op); /* a linked op is freed when unlinked */
+    } else {
+        r->woke = true;
+        ar_waker_wake(w); /* safety: op may be freed by its future from here */
+    }
+}
+
+/* ---- multishot streams (stream.c's futures pop what these push) ----
+ *
+ * io_uring keeps a multishot op armed in the kernel and posts a CQE per
+ * result; here the op stays on its descriptor's read waiter list (INFLIGHT)
+ * for as long as the multishot lasts, and each attempt (at start, at every
+ * read event) accepts or receives everything available into the op's
+ * queue, exactly what complete_multi of reactor_uring.c would have queued,
+ * then wakes the stream.  An attempt answers AGAIN (drained, stays armed)
+ * or a reason to end the multishot, which run_dir/start hand to complete()
+ * after taking the op off its list, and complete_multi turns into the
+ * stream's view of an op the kernel let go of (state DONE):
+ *   accept: -EMFILE/-ENFILE/-ENOMEM/-ENOBUFS: q->backoff, op->res (the
+ *           stream re-arms after its backoff timer, with resubmit);
+ *           any other -errno: q->ended, op->res.  Transient errors
+ *           (ECONNABORTED...) are skipped, as io_uring re-arms on them.
+ *   recv:   STOP_PAUSE: more than AR__RECV_STREAM_HIGH bytes are queued:
+ *           q->paused (the stream re-arms once drained, with resubmit);
+ *           0 (EOF) or -errno: q->ended, op->res.
+ * An orphan's attempt is never made (run_dir answers -ECANCELED for it);
+ * complete_multi frees it, and ar__op_release closes what it queued.
+ * There is no provided-buffer ring: each recv goes straight into a chunk
+ * of RECV_CHUNK bytes, shrunk to what arrived (so ENOBUFS never happens).
+ */
+#define STOP_PAUSE (INT64_MIN + 1)
+#define RECV_CHUNK 16384u
+/* Transient accept errors in a row after which an attempt waits for the
+ * next event rather than spin (a persistent one: EOPNOTSUPP on a socket
+ * that is not a stream, which io_uring would re-arm on forever). */
+#define MAX_TRANSIENT 64
+
+/* Owner: the stream has new items: wake it (unless it was dropped). */
+static void wake_multi(ar__epoll *r, ar__op *op)
+{
+    ar_waker w = AR_WAKER_NONE;
+    ar__spin_lock(&op->lock);
+    if (!op->orphaned) {
+        w = op->waker;
+        op->waker = AR_WAKER_NONE;
+    }
+    ar__spin_unlock(&op->lock);
+    if (w.bits) {
+        r->woke = true;
+        ar_waker_wake(w); /* the future registers again when it pends */
+    }
+}
+
+static int64_t try_accept_multi(ar__epoll *r, ar__op *op)
+{
+    int rc = listener_nonblock(op);
+    if (rc < 0)
+        return rc;
+    ar__msq *q = ar__op_msq(op);
+    int64_t res = AGAIN;
+    bool pushed = false;
+    int transient = 0;
+    for (;;) {
+        int fd;
+        do {
+            fd = accept4(op->fd, NULL, NULL, op->flags);
+        } while (fd < 0 && errno == EINTR);
+        if (fd >= 0) {
+            transient = 0;
+            ar__spin_lock(&op->lock);
+            bool orphan = op->orphaned;
+            bool kept = !orphan && ar__msq_push_fd(q, fd);
+            ar__spin_unlock(&op->lock);
+            if (!kept)
+                close(fd); /* out of memory, or dropped meanwhile: the peer sees a reset */
+            pushed |= kept;
+            if (orphan) {
+                res = -ECANCELED;
+                break;
+            }
+            continue;
+        }
+        int err = errno;
+        if (err == EAGAIN || err == EWOULDBLOCK)
+            break;
+        if (ar__accept_transient(-err)) {
+            if (++transient < MAX_TRANSIENT)
+                continue;
+            break; /* AGAIN: wait for the next event */
+        }
+        res = -(int64_t)err; /* backoff or end: complete_multi decides */
+        break;
+    }
+    if (pushed && res == AGAIN)
+        wake_multi(r, op); /* else complete_multi wakes it */
+    return res;
+}
+
+static int64_t try_recv_multi(ar__epoll *r, ar__op *op)
+{
+    ar__msq *q = ar__op_msq(op);
+    int64_t res = AGAIN;
+    bool pushed = false;
+    for (;;) {
+        ar__spin_lock(&op->lock);
+        size_t queued = q->bytes;
+        bool orphan = op->orphaned;
+        ar__spin_unlock(&op->lock);
+        if (orphan) {
+            res = -ECANCELED;
+            break;
+        }
+        if (queued > AR__RECV_STREAM_HIGH) {
+            res = STOP_PAUSE; /* stop reading until the caller drains */
+            break;
+        }
+        ar__chunk *c = ar__alloc(sizeof *c + RECV_CHUNK);
+        if (!c) {
+            res = -ENOMEM; /* as io_uring's copy failing: the stream ends */
+            break;
+        }
+        ssize_t n;
+        do {
+            n = recv(op->fd, c->data, RECV_CHUNK, MSG_DONTWAIT);
+        } while (n < 0 && errno == EINTR);
+        if (n <= 0) {
+            int err = errno;
+            ar__free(c, sizeof *c + RECV_CHUNK);
+            res = n == 0 ? 0 : again_or_err(err); /* 0: end of stream */
+            break;
+        }
+        if ((size_t)n < RECV_CHUNK) {
+            /* Chunks are freed by their length (sized free): shrink. */
+            ar__chunk *s = ar__realloc(c, sizeof *c + RECV_CHUNK, sizeof *c + (size_t)n);
+            if (!s) {
+                ar__free(c, sizeof *c + RECV_CHUNK);
+                res = -ENOMEM;
+                break;
+            }
+            c = s;
+        }
+        c->next = NULL;
+        c->len = (uint32_t)n;
+        c->off = 0;
+        ar__spin_lock(&op->lock);
+        if (q->last)
+            q->last->next = c;
+        else
+            q->first = c;
+        q->last = c;
+        q->bytes += c->len;
+        ar__spin_unlock(&op->lock);
+        pushed = true;
+    }
+    if (pushed && res == AGAIN)
+        wake_multi(r, op); /* else complete_multi wakes it */
+    return res;
+}
+
+/* One attempt at op: try_op, or a multishot op's round (see above). */
+static int64_t attempt(ar__epoll *r, ar__op *op)
+{
+    switch (op->kind) {
+    case AR__OP_ACCEPT_MULTI:
+        return try_accept_multi(r, op);
+    case AR__OP_RECV_MULTI:
+        return try_recv_multi(r, op);
+    default:
+        return try_op(op);
+    }
+}
+
+/* Owner: a multishot op left its list; its multishot ends with res (see
+ * above): the op is DONE for the stream, which re-arms it (backoff,
+ * paused) or hands out the end after the queued items. */
+static void complete_multi(ar__epoll *r, ar__op *op, int64_t res)
+{
+    ar__spin_lock(&op->lock);
+    ar__msq *q = ar__op_msq(op);
+    op->state = AR__OPS_DONE;
+    op->cqe_flags = 0;
+    bool orphan = op->orphaned, linked = op->in_stack;
+    ar_waker w = AR_WAKER_NONE;
+    if (!orphan) {
+        int32_t e = res < INT32_MIN ? -EOVERFLOW : (int32_t)res;
+        if (res == STOP_PAUSE) {
+            q->paused = true;
+        } else if (op->kind == AR__OP_ACCEPT_MULTI &&
+                   (e == -EMFILE || e == -ENFILE || e == -ENOMEM || e == -ENOBUFS)) {
+            q->backoff = true;
+            op->res = e;
+        } else {
+            q->ended = true;
+            op->res = e;
+        }
+        w = op->waker;
+        op->waker = AR_WAKER_NONE;
+    }
+    ar__spin_unlock(&op->lock);
+    if (orphan) {
+        if (!linked)
+            ar__op_release(op); /* closes the descriptors it queued */
     } else {
         r->woke = true;
         ar_waker_wake(w); /* safety: op may be freed by its future from here */
@@ -433,7 +698,7 @@ static void run_dir(ar__epoll *r, int fd, int dir)
         ar__spin_unlock(&op->lock);
         /* An orphan is not tried (its recv would eat data nobody reads);
          * its cancel request is on the remote stack and frees it. */
-        int64_t res = orphan ? -ECANCELED : try_op(op);
+        int64_t res = orphan ? -ECANCELED : attempt(r, op);
         if (res == AGAIN)
             break;
         orphans |= orphan;
@@ -492,7 +757,7 @@ static void start(ar__epoll *r, ar__op *op)
         fail_dir(r, fd, DIR_RD, -EBADF);
         fail_dir(r, fd, DIR_WR, -EBADF);
     }
-    int64_t res = try_op(op);
+    int64_t res = attempt(r, op);
     if (res != AGAIN) {
         complete(r, op, res);
         return;
@@ -514,8 +779,9 @@ static void start(ar__epoll *r, ar__op *op)
     list_unlink(&e->w[dir], op);
     r->waiting--;
     /* EPERM: a descriptor epoll cannot watch (it should have been handled
-     * as a file); do it the blocking way rather than fail. */
-    complete(r, op, rc == -EPERM ? block_op(op) : rc);
+     * as a file); do it the blocking way rather than fail (not a multishot
+     * op, which would never return). */
+    complete(r, op, rc == -EPERM && !is_multi(op) ? block_op(op) : rc);
 }
 
 /* Owner: op (orphaned, INFLIGHT, not linked on the remote stack) is
@@ -759,9 +1025,30 @@ void ar__epoll_free(ar__reactor *rr)
     ar__free(r, sizeof *r);
 }
 
-/* Multishot ops are not started on this backend yet (try_op answers
- * -ENOSYS, which ends the stream), so none is ever DONE and re-armable. */
+/* As ar__uring_resubmit: a multishot op that its stream holds and whose
+ * multishot ended (backoff, paused) starts again, on the owner (here, or
+ * through the remote stack).  A closed reactor ends it with -ECANCELED
+ * (requests pushed after close meet take_remote(r, false) in free). */
 void ar__epoll_resubmit(ar__op *op)
 {
-    (void)op;
+    ar__epoll *r = EP(op->owner);
+    ar__spin_lock(&op->lock);
+    if (op->state != AR__OPS_DONE || op->orphaned || op->in_stack) {
+        ar__spin_unlock(&op->lock);
+        return;
+    }
+    bool here = ar__tls_reactor == op->owner;
+    if (here) {
+        op->state = AR__OPS_INFLIGHT;
+    } else {
+        op->state = AR__OPS_QUEUED;
+        op->in_stack = true;
+    }
+    ar__spin_unlock(&op->lock);
+    if (!here)
+        push_remote(r, op);
+    else if (r->closed)
+        complete(r, op, -ECANCELED);
+    else
+        start(r, op);
 }

@@ -394,8 +394,9 @@ static void complete_op(ar__reactor *r, ar__op *op, int res, uint32_t flags)
 
 /* ---- multishot completions (stream.c's futures pop what these push) ---- */
 
-/* Queue fd (accept stream).  False when out of memory. */
-static bool msq_push_fd(ar__msq *q, int fd)
+/* Queue fd (accept stream).  False when out of memory.  Shared with the
+ * epoll backend (op.h), which queues accepted descriptors the same way. */
+bool ar__msq_push_fd(ar__msq *q, int fd)
 {
     if (q->n == q->cap) {
         uint32_t cap = q->cap ? q->cap * 2 : 16;
@@ -415,8 +416,9 @@ static bool msq_push_fd(ar__msq *q, int fd)
     return true;
 }
 
-/* Accept errors after which the multishot is simply armed again. */
-static bool accept_transient(int res)
+/* Accept errors after which the multishot is simply armed again (epoll:
+ * accepting goes on). */
+bool ar__accept_transient(int res)
 {
     return res == -ECONNABORTED || res == -EINTR || res == -EAGAIN || res == -EPROTO ||
            res == -ENETDOWN || res == -ENOPROTOOPT || res == -EHOSTDOWN || res == -ENONET ||
@@ -474,7 +476,7 @@ static void complete_multi(ar__reactor *r, ar__op *op, int res, uint32_t flags)
             close_fd = res;
     } else if (op->kind == AR__OP_ACCEPT_MULTI) {
         if (res >= 0) {
-            if (!msq_push_fd(q, res)) {
+            if (!ar__msq_push_fd(q, res)) {
                 close_fd = res; /* cannot keep it: the peer sees a reset */
             }
         } else if (res == -EMFILE || res == -ENFILE || res == -ENOMEM || res == -ENOBUFS) {
@@ -482,7 +484,7 @@ static void complete_multi(ar__reactor *r, ar__op *op, int res, uint32_t flags)
                 q->backoff = true;
                 op->res = res;
             }
-        } else if (!accept_transient(res) && !more) {
+        } else if (!ar__accept_transient(res) && !more) {
             q->ended = true;
             op->res = res;
         }

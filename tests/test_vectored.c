@@ -136,3 +136,104 @@ Test(vectored, bad_input, .timeout = 30)
     close(sv[1]);
     ar_rt_free(rt);
 }
+
+/* Writer thread: after a pause, n bytes (i * 13 + 5 pattern) into fd. */
+typedef struct late_writer { int fd; size_t n; unsigned delay_ms; } late_writer;
+static void *late_writer_main(void *p)
+{
+    late_writer *w = p;
+    t_sleep_ms(w->delay_ms);
+    static unsigned char b[4096];
+    for (size_t off = 0; off < w->n;) {
+        size_t k = w->n - off < sizeof b ? w->n - off : sizeof b;
+        for (size_t i = 0; i < k; i++)
+            b[i] = (unsigned char)((off + i) * 13 + 5);
+        ssize_t m = write(w->fd, b, k);
+        if (m <= 0)
+            return NULL;
+        off += (size_t)m;
+    }
+    return NULL;
+}
+
+/* Reader thread: after a pause, reads n bytes of fd into buf. */
+typedef struct late_reader { int fd; size_t n; unsigned delay_ms; unsigned char *buf; } late_reader;
+static void *late_reader_main(void *p)
+{
+    late_reader *r = p;
+    t_sleep_ms(r->delay_ms);
+    for (size_t off = 0; off < r->n;) {
+        ssize_t m = read(r->fd, r->buf + off, r->n - off);
+        if (m <= 0)
+            return NULL;
+        off += (size_t)m;
+    }
+    return NULL;
+}
+
+Test(vectored, readv_waits_for_data_and_writev_for_room, .timeout = 30)
+{
+    /* The waiting paths (on epoll: readiness, then the retry): a readv on
+     * an empty pipe completes when a late writer's bytes arrive; a writev
+     * larger than a socket's buffer completes (possibly short) when a late
+     * reader makes room, and every byte it counts is the caller's, in
+     * order. */
+    ar_rt *rt = t_rt_mt(2);
+    int pp[2];
+    cr_assert_eq(pipe2(pp, O_CLOEXEC), 0);
+    static unsigned char x[5], y[100];
+    struct iovec rv[2] = {{x, sizeof x}, {y, sizeof y}};
+    static one_io o;
+    late_writer lw = {pp[1], 50, 100};
+    pthread_t th = t_thread(late_writer_main, &lw);
+    ar_io_readv(&o.io, pp[0], rv, 2, -1);
+    int64_t got = run_io(rt, &o);
+    pthread_join(th, NULL);
+    cr_assert(t_is(got >= 1 && got <= 50), "readv: %lld", (long long)got);
+    for (int64_t i = 0; i < got; i++) {
+        unsigned char v = i < 5 ? x[i] : y[i - 5];
+        cr_assert(t_is(v == (unsigned char)(i * 13 + 5)), "byte %lld", (long long)i);
+    }
+    close(pp[0]);
+    close(pp[1]);
+
+    int sv[2];
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    int small = 4096;
+    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    enum { PART = 256 << 10 };
+    static unsigned char p1[PART], p2[PART], back[2 * PART];
+    for (size_t i = 0; i < PART; i++) {
+        p1[i] = (unsigned char)(i * 7);
+        p2[i] = (unsigned char)(i * 11 + 1);
+    }
+    /* Fill the socket first so the writev must wait. */
+    int fl = fcntl(sv[0], F_GETFL);
+    fcntl(sv[0], F_SETFL, fl | O_NONBLOCK);
+    size_t pre = 0;
+    static unsigned char fill[4096];
+    for (ssize_t m; (m = write(sv[0], fill, sizeof fill)) > 0;)
+        pre += (size_t)m;
+    fcntl(sv[0], F_SETFL, fl);
+    static unsigned char drained[1 << 20];
+    cr_assert(t_is(pre <= sizeof drained), "socket buffer of %zu bytes", pre);
+    late_reader lr = {sv[1], pre, 100, drained};
+    th = t_thread(late_reader_main, &lr);
+    struct iovec wv[2] = {{p1, PART}, {p2, PART}};
+    ar_io_writev(&o.io, sv[0], wv, 2, -1);
+    int64_t sent = run_io(rt, &o);
+    pthread_join(th, NULL);
+    cr_assert(t_is(sent > 0 && sent <= 2 * PART), "writev: %lld", (long long)sent);
+    shutdown(sv[0], SHUT_WR);
+    size_t n = 0;
+    for (ssize_t m; n < sizeof back && (m = read(sv[1], back + n, sizeof back - n)) > 0;)
+        n += (size_t)m;
+    T_EQ_U64(n, (uint64_t)sent);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char v = i < PART ? p1[i] : p2[i - PART];
+        cr_assert(t_is(back[i] == v), "byte %zu", i);
+    }
+    close(sv[0]);
+    close(sv[1]);
+    ar_rt_free(rt);
+}

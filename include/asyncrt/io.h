@@ -32,10 +32,10 @@
  * on both (byte counts, descriptors, -errno as the syscalls give them);
  * what differs on epoll:
  *   - Pollable descriptors (sockets, pipes, terminals): the operation tries
- *     the syscall without blocking (recv/send with MSG_DONTWAIT, read/write
- *     with RWF_NOWAIT) and, when it would block, waits for readiness in the
- *     worker's epoll set, then retries.  The descriptor's own flags are
- *     left alone, except:
+ *     the syscall without blocking (recv/send and recvmsg/sendmsg with
+ *     MSG_DONTWAIT, read/write and readv/writev with RWF_NOWAIT) and, when
+ *     it would block, waits for readiness in the worker's epoll set, then
+ *     retries.  The descriptor's own flags are left alone, except:
  *   - accept switches the listening socket to O_NONBLOCK, for good (a
  *     blocking accept after a readiness check could hang a worker when
  *     several accept on one listener).  O_NONBLOCK is a file status flag,
@@ -47,8 +47,11 @@
  *     worker that owns it; a connect dropped from another thread leaves the
  *     socket non-blocking.  ar_tcp_connect's socket ends up blocking, as
  *     on io_uring.
+ *   - recvmsg with MSG_WAITALL returns what has arrived when it is tried
+ *     (the kernel does not wait without blocking); io_uring waits for the
+ *     whole length.  recv with MSG_WAITALL waits on both.
  *   - Regular files and block devices have no readiness: read, write,
- *     fsync, openat and close run synchronously on the worker that polls
+ *     readv, writev, fsync, openat and close run synchronously on the worker that polls
  *     them (a slow disk stalls that worker for the call).  This is the
  *     fallback's limitation; io_uring's file I/O is asynchronous.
  *   - Do not close(2) a descriptor while an operation waits on it: epoll
@@ -62,7 +65,8 @@
  *     are served in the order they started to wait, within one worker.
  *
  * Streams of results from one armed operation (multishot accept, multishot
- * recv with provided buffers) are in asyncrt/stream.h.
+ * recv with provided buffers) are in asyncrt/stream.h, on both backends
+ * (what differs on epoll is listed there).
  */
 #ifndef ASYNCRT_IO_H
 #define ASYNCRT_IO_H

@@ -32,6 +32,23 @@
  * The operation lives on the ring of the worker that first polls next (a
  * plain thread in ar_block_on: worker 0's) and is re-armed there whenever
  * the kernel ends the multishot (a completion without IORING_CQE_F_MORE).
+ *
+ * On the epoll backend (asyncrt/io.h) the streams behave the same (items,
+ * errors, backoff, backpressure, drop); what differs:
+ *   - The multishot is emulated: the operation stays registered for
+ *     readiness on its worker and, at each read event, accepts or receives
+ *     everything available into the stream's queue, then wakes the stream.
+ *   - No buffer ring: each recv goes straight into a chunk of up to
+ *     16 KiB that the stream's queue keeps (shrunk to what arrived), so
+ *     there is no ENOBUFS and no per-worker ring.
+ *   - The accept stream makes the listener O_NONBLOCK, as accept does.
+ *   - Other operations of the same direction on the same descriptor, on
+ *     the same worker, wait behind an armed stream (FIFO per descriptor):
+ *     do not mix a stream with recv (or accept) operations on one
+ *     descriptor.
+ *   - ar_io_close on the descriptor (run on the stream's worker) ends the
+ *     stream with -EBADF; a close(2) under an armed stream leaves it
+ *     waiting until dropped (as any epoll operation).
  */
 #ifndef ASYNCRT_STREAM_H
 #define ASYNCRT_STREAM_H
@@ -73,7 +90,7 @@ AR_EXTERN void ar_accept_stream_init(ar_accept_stream *s, int fd, int flags);
  *   -EBADF, -ENOTSOCK, -EINVAL (fd not a listening socket), -ECANCELED
  *       (runtime shutting down): the stream has ended; every later next
  *       returns the same error.
- *   -ENOSYS without io_uring, -ENOMEM, -EINVAL (NULL cx).
+ *   -ENOSYS outside a runtime, -ENOMEM, -EINVAL (NULL cx).
  * Transient accept errors (ECONNABORTED and the like) are skipped.
  */
 AR_EXTERN ar_poll ar_accept_stream_next(ar_accept_stream *s, ar_cx *cx);
