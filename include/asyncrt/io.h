@@ -178,7 +178,10 @@ AR_EXTERN void ar_io_shutdown(ar_io *io, int fd, int how);
  * backend lacks) -ENOSYS, all as io->res. */
 AR_EXTERN ar_poll ar_io_poll(ar_io *io, ar_cx *cx);
 
-/* Abandon the operation (cancel it if in flight).  Safe in any state. */
+/* Abandon the operation (cancel it if in flight).  Safe in any state, as
+ * long as the runtime it was polled on still exists: drop I/O futures (and
+ * streams) held outside tasks before ar_rt_free (after ar_rt_shutdown is
+ * fine); tasks' own futures are dropped by the shutdown. */
 AR_EXTERN void ar_io_drop(ar_io *io);
 
 /* ---- TCP helpers ---------------------------------------------------- */
