@@ -13,6 +13,7 @@
  *   t_waker        a user waker object counting wakes, clones and drops, for
  *                  polling futures by hand from the test thread.
  *   t_rt_new       a runtime of the given flavour and worker count.
+ *   t_count_fds    open descriptors of the process (leak checks).
  *   t_blocker      a task that occupies a worker until released (or until
  *                  the runtime shuts down), to keep other tasks queued.
  *
@@ -26,6 +27,7 @@
 #include <criterion/new/assert.h>
 
 #include <asyncrt.h>
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -242,6 +244,19 @@ static inline ar_rt *t_rt_new(ar_rt_flavor flavor, uint32_t workers)
 }
 
 static inline ar_rt *t_rt_mt(uint32_t workers) { return t_rt_new(AR_RT_MULTI_THREAD, workers); }
+
+/* Open descriptors of this process (entries of /proc/self/fd), for the
+ * "no descriptor leaked" checks: count before and after. */
+static inline int t_count_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    for (struct dirent *e; d && (e = readdir(d));)
+        n += e->d_name[0] != '.';
+    if (d)
+        closedir(d);
+    return n - (d != NULL); /* opendir's own descriptor was counted */
+}
 
 static inline uint32_t t_state(const ar_join *h)
 {

@@ -13,17 +13,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static int count_fds(void)
-{
-    int n = 0;
-    DIR *d = opendir("/proc/self/fd");
-    for (struct dirent *e; d && (e = readdir(d));)
-        n += e->d_name[0] != '.';
-    if (d)
-        closedir(d);
-    return n;
-}
-
 static int max_fd(void)
 {
     int m = -1;
@@ -121,7 +110,7 @@ static const ar_future_vt collector_vt = AR_FUTURE_VT_VOID(collector, collector_
 
 Test(accept_stream, hands_out_every_connection_once, .timeout = 60)
 {
-    int before = count_fds();
+    int before = t_count_fds();
     ar_rt *rt = t_rt_mt(2);
     int lfd = ar_tcp_listen("127.0.0.1", 0, 128);
     cr_assert_geq(lfd, 0);
@@ -155,7 +144,7 @@ Test(accept_stream, hands_out_every_connection_once, .timeout = 60)
     }
     close(lfd);
     ar_rt_free(rt);
-    T_EQ_INT(count_fds(), before);
+    T_EQ_INT(t_count_fds(), before);
 }
 
 Test(accept_stream, queues_while_nobody_polls, .timeout = 60)
@@ -173,10 +162,10 @@ Test(accept_stream, queues_while_nobody_polls, .timeout = 60)
     cli[0] = connect_to(port);
     T_WAIT_UNTIL(atomic_load(&sh.nfds) == 1);
     /* The collector polls no more; the armed multishot keeps accepting. */
-    int base = count_fds();
+    int base = t_count_fds();
     for (int i = 1; i < 21; i++)
         cli[i] = connect_to(port);
-    T_WAIT_UNTIL(count_fds() == base + 40); /* 20 clients + 20 accepted, queued */
+    T_WAIT_UNTIL(t_count_fds() == base + 40); /* 20 clients + 20 accepted, queued */
     atomic_store(&sh.go, 1);
     T_OK(ar_join_wait(&h, NULL, 0));
     T_EQ_INT(atomic_load(&sh.nfds), 21);
@@ -192,7 +181,7 @@ Test(accept_stream, queues_while_nobody_polls, .timeout = 60)
 
 Test(accept_stream, drop_closes_queued_descriptors, .timeout = 60)
 {
-    int before = count_fds();
+    int before = t_count_fds();
     ar_rt *rt = t_rt_mt(2);
     int lfd = ar_tcp_listen("127.0.0.1", 0, 128);
     cr_assert_geq(lfd, 0);
@@ -205,14 +194,14 @@ Test(accept_stream, drop_closes_queued_descriptors, .timeout = 60)
     int cli[31];
     cli[0] = connect_to(port);
     T_WAIT_UNTIL(atomic_load(&sh.nfds) == 1);
-    int base = count_fds();
+    int base = t_count_fds();
     for (int i = 1; i < 31; i++)
         cli[i] = connect_to(port);
-    T_WAIT_UNTIL(count_fds() == base + 60);
+    T_WAIT_UNTIL(t_count_fds() == base + 60);
     T_OK(ar_join_abort(&h));
     T_EQ_INT(ar_join_wait(&h, NULL, 0), -ECANCELED);
     /* The 30 queued descriptors were closed by the drop: the clients see EOF. */
-    T_WAIT_UNTIL(count_fds() == base + 30);
+    T_WAIT_UNTIL(t_count_fds() == base + 30);
     for (int i = 1; i < 31; i++) {
         char b;
         T_EQ_INT(read(cli[i], &b, 1), 0);
@@ -222,7 +211,7 @@ Test(accept_stream, drop_closes_queued_descriptors, .timeout = 60)
     close(atomic_load(&sh.fds[0]));
     close(lfd);
     ar_rt_free(rt);
-    T_EQ_INT(count_fds(), before);
+    T_EQ_INT(t_count_fds(), before);
 }
 
 static double cpu_s(void)
@@ -320,7 +309,7 @@ static void expect_bad(ar_rt *rt, int fd, int err)
 
 Test(accept_stream, bad_descriptors, .timeout = 30)
 {
-    int before = count_fds();
+    int before = t_count_fds();
     ar_rt *rt = t_rt_mt(2);
     expect_bad(rt, -1, -EBADF);
     expect_bad(rt, 987654, -EBADF);
@@ -343,5 +332,5 @@ Test(accept_stream, bad_descriptors, .timeout = 30)
     close(pfd[0]);
     close(pfd[1]);
     ar_rt_free(rt);
-    T_EQ_INT(count_fds(), before);
+    T_EQ_INT(t_count_fds(), before);
 }

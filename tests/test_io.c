@@ -11,17 +11,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static int count_fds(void)
-{
-    int n = 0;
-    DIR *d = opendir("/proc/self/fd");
-    for (struct dirent *e; d && (e = readdir(d));)
-        n += e->d_name[0] != '.';
-    if (d)
-        closedir(d);
-    return n;
-}
-
 /* ---- echo server: an acceptor task spawning one echo task per client ---- */
 typedef struct echo_conn { ar_co co; int fd; ar_io io; char buf[4096]; int64_t n, off; } echo_conn;
 
@@ -144,11 +133,11 @@ static void run_echo(ar_rt *rt, int nconn)
 
 Test(io, loopback_echo_checks_every_byte, .timeout = 120)
 {
-    int before = count_fds();
+    int before = t_count_fds();
     ar_rt *rt = t_rt_mt(2);
     run_echo(rt, T_N(1000));
     ar_rt_free(rt);
-    T_EQ_INT(count_fds(), before);
+    T_EQ_INT(t_count_fds(), before);
 }
 
 static ar_poll sleep_fut_poll(void *p, ar_cx *cx) { return ar_sleep_poll(p, cx); }
@@ -306,7 +295,7 @@ static const ar_future_vt parked_accept_vt = AR_FUTURE_VT_VOID(parked_accept, pa
 Test(io, dropping_ten_thousand_inflight_recvs_and_accepts, .timeout = 120)
 {
     const int n = T_N(10000);
-    int before = count_fds();
+    int before = t_count_fds();
     ar_rt *rt = t_rt_mt(2);
     int sv[2];
     cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
@@ -334,13 +323,13 @@ Test(io, dropping_ten_thousand_inflight_recvs_and_accepts, .timeout = 120)
     close(sv[1]);
     close(lfd);
     free(h);
-    T_EQ_INT(count_fds(), before);
+    T_EQ_INT(t_count_fds(), before);
 }
 
 /* The same, but the runtime is shut down with the operations in flight. */
 Test(io, shutdown_with_inflight_operations, .timeout = 60)
 {
-    int before = count_fds();
+    int before = t_count_fds();
     ar_rt *rt = t_rt_mt(2);
     int sv[2];
     cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
@@ -352,7 +341,7 @@ Test(io, shutdown_with_inflight_operations, .timeout = 60)
     ar_rt_free(rt);
     close(sv[0]);
     close(sv[1]);
-    T_EQ_INT(count_fds(), before);
+    T_EQ_INT(t_count_fds(), before);
 }
 
 /* ------------------------------------------------------------------------
@@ -426,7 +415,7 @@ static void spawn_op(ar_rt *rt, ar_join *h, int kind, int fd, const char *data, 
  * receive gets one of the two packets that arrive later. */
 Test(io, two_receives_and_a_send_on_one_socket, .timeout = 30)
 {
-    int before = count_fds();
+    int before = t_count_fds();
     ar_rt *rt = t_rt_mt(2);
     int sv[2];
     cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
@@ -455,7 +444,7 @@ Test(io, two_receives_and_a_send_on_one_socket, .timeout = 30)
     ar_rt_free(rt);
     close(sv[0]);
     close(sv[1]);
-    T_EQ_INT(count_fds(), before);
+    T_EQ_INT(t_count_fds(), before);
 }
 
 /* Three receives wait on one socket of a one-worker runtime (one reactor,
@@ -521,7 +510,7 @@ static const ar_future_vt remote_cancel_vt = AR_FUTURE_VT_VOID(remote_cancel, re
 
 Test(io, cancel_from_another_thread_leaves_the_others_waiting, .timeout = 30)
 {
-    int before = count_fds();
+    int before = t_count_fds();
     ar_rt *rt = t_rt_mt(1);
     int sv[2];
     cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
@@ -536,14 +525,14 @@ Test(io, cancel_from_another_thread_leaves_the_others_waiting, .timeout = 30)
     ar_rt_free(rt);
     close(sv[0]);
     close(sv[1]);
-    T_EQ_INT(count_fds(), before);
+    T_EQ_INT(t_count_fds(), before);
 }
 
 /* A peer that resets the connection: the waiting receive fails with
  * -ECONNRESET, a send afterwards with -EPIPE (or -ECONNRESET). */
 Test(io, peer_reset_gives_econnreset_then_epipe, .timeout = 30)
 {
-    int before = count_fds();
+    int before = t_count_fds();
     ar_rt *rt = t_rt_mt(2);
     int lfd = ar_tcp_listen("127.0.0.1", 0, 8);
     cr_assert_geq(lfd, 0);
@@ -569,7 +558,7 @@ Test(io, peer_reset_gives_econnreset_then_epipe, .timeout = 30)
     ar_rt_free(rt);
     close(cfd);
     close(lfd);
-    T_EQ_INT(count_fds(), before);
+    T_EQ_INT(t_count_fds(), before);
 }
 
 /* ar_io_connect on the caller's blocking socket: connected, and the socket
@@ -614,7 +603,7 @@ Test(io, connect_leaves_a_blocking_socket_blocking, .timeout = 30)
  * blocking its worker; the worker keeps running other tasks meanwhile. */
 Test(io, pipe_read_waits_for_the_writer, .timeout = 30)
 {
-    int before = count_fds();
+    int before = t_count_fds();
     ar_rt *rt = t_rt_mt(1);
     int p[2];
     cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
@@ -639,19 +628,19 @@ Test(io, pipe_read_waits_for_the_writer, .timeout = 30)
     ar_rt_free(rt);
     close(p[0]);
     close(p[1]);
-    T_EQ_INT(count_fds(), before);
+    T_EQ_INT(t_count_fds(), before);
 }
 
 /* Creating and freeing runtimes leaves no descriptor behind (rings,
  * epoll sets, eventfds), in both flavours. */
 Test(io, runtimes_leave_no_descriptors, .timeout = 30)
 {
-    int before = count_fds();
+    int before = t_count_fds();
     for (int i = 0; i < 20; i++) {
         ar_rt *rt = t_rt_new(i % 2 ? AR_RT_CURRENT_THREAD : AR_RT_MULTI_THREAD, i % 2 ? 0 : 2);
         ar_rt_free(rt);
     }
-    T_EQ_INT(count_fds(), before);
+    T_EQ_INT(t_count_fds(), before);
 }
 
 /* A descriptor number reused while a cancel is in flight: a receive is
@@ -780,7 +769,7 @@ static const ar_future_vt lend_rt_vt = AR_FUTURE_VT_VOID(lend_rt, lend_rt_poll, 
 
 Test(io, lending_read_lends_the_bytes_until_dropped, .timeout = 30)
 {
-    int before = count_fds();
+    int before = t_count_fds();
     ar_rt *rt = t_rt_mt(2);
     static lend_rt f;
     memset(&f, 0, sizeof f);
@@ -808,5 +797,5 @@ Test(io, lending_read_lends_the_bytes_until_dropped, .timeout = 30)
     close(p[0]);
     close(p[1]);
     unlink(path);
-    T_EQ_INT(count_fds(), before);
+    T_EQ_INT(t_count_fds(), before);
 }

@@ -16,17 +16,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static int count_fds(void)
-{
-    int n = 0;
-    DIR *d = opendir("/proc/self/fd");
-    for (struct dirent *e; d && (e = readdir(d));)
-        n += e->d_name[0] != '.';
-    if (d)
-        closedir(d);
-    return n;
-}
-
 /* A connected TCP pair over loopback: *a (client side), *b (accepted). */
 static void tcp_pair(int *a, int *b)
 {
@@ -357,7 +346,7 @@ Test(recv_stream, peer_reset_gives_econnreset_and_no_sigpipe, .timeout = 30)
 
 Test(recv_stream, bad_input, .timeout = 30)
 {
-    int before = count_fds();
+    int before = t_count_fds();
     ar_rt *rt = t_rt_mt(2);
     char buf[8];
     ar_recv_stream rs;
@@ -394,7 +383,7 @@ Test(recv_stream, bad_input, .timeout = 30)
     close(pfd[0]);
     close(pfd[1]);
     ar_rt_free(rt);
-    T_EQ_INT(count_fds(), before);
+    T_EQ_INT(t_count_fds(), before);
 }
 
 /* ---- echo server on both streams ---- */
@@ -501,7 +490,7 @@ static const ar_future_vt client_vt = AR_FUTURE_VT_VOID(client, client_poll, NUL
 
 Test(recv_stream, echo_1000_connections_through_both_streams, .timeout = 180)
 {
-    int before = count_fds();
+    int before = t_count_fds();
     ar_rt *rt = t_rt_mt(2);
     const int n = 1000;
     int lfd = ar_tcp_listen("127.0.0.1", 0, 4096);
@@ -529,7 +518,7 @@ Test(recv_stream, echo_1000_connections_through_both_streams, .timeout = 180)
      * drops any still finishing. */
     ar_rt_free(rt);
     close(lfd);
-    T_EQ_INT(count_fds(), before);
+    T_EQ_INT(t_count_fds(), before);
 }
 
 /* ---- dropping 10,000 armed stream operations ---- */
@@ -565,7 +554,7 @@ static const ar_future_vt parked_rs_vt = AR_FUTURE_VT_VOID(parked_rs, parked_rs_
 Test(recv_stream, dropping_ten_thousand_armed_streams, .timeout = 180)
 {
     const int n = T_N(10000);
-    int before = count_fds();
+    int before = t_count_fds();
     ar_rt *rt = t_rt_mt(2);
     int lfd = ar_tcp_listen("127.0.0.1", 0, 1024);
     cr_assert_geq(lfd, 0);
@@ -619,5 +608,5 @@ Test(recv_stream, dropping_ten_thousand_armed_streams, .timeout = 180)
     }
     close(lfd);
     free(h);
-    T_EQ_INT(count_fds(), before);
+    T_EQ_INT(t_count_fds(), before);
 }

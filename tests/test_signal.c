@@ -12,17 +12,6 @@
 #include <signal.h>
 #include <unistd.h>
 
-static int count_fds(void)
-{
-    int n = 0;
-    DIR *d = opendir("/proc/self/fd");
-    for (struct dirent *e; d && (e = readdir(d));)
-        n += e->d_name[0] != '.';
-    if (d)
-        closedir(d);
-    return n;
-}
-
 /* A task that reports `want` deliveries of its listener into `seen`. */
 typedef struct waiter {
     ar_co co;
@@ -261,10 +250,10 @@ Test(signal, dropping_waiting_listeners_leaks_nothing, .timeout = 60)
     ar_rt *rt = t_rt_mt(2);
     poll_once_drop warm = {.rounds = 4};
     T_OK(ar_block_on(rt, &poll_once_drop_vt, &warm)); /* the slot's pipe exists */
-    int before = count_fds();
+    int before = t_count_fds();
     poll_once_drop d = {.rounds = T_N(5000)};
     T_OK(ar_block_on(rt, &poll_once_drop_vt, &d));
-    T_EQ_INT(count_fds(), before);
+    T_EQ_INT(t_count_fds(), before);
     /* The slot still works after all that. */
     ar_signal sig;
     T_OK(ar_signal_init(&sig, SIGUSR1));
