@@ -32,6 +32,11 @@ int ar_rt_worker_metrics_read(const ar_rt *rt, uint32_t i, ar_worker_metrics *m)
     m->completed = rd(&w->m.completed);
     m->steals = rd(&w->m.steals);
     m->parks = rd(&w->m.parks);
+    /* The reactor is set before the worker starts and freed only with the
+     * runtime (rt.h), so reading its counters here is safe. */
+    const ar__reactor_hdr *h = (const ar__reactor_hdr *)(const void *)w->reactor;
+    m->io_submitted = h ? rd(&h->io_submitted) : 0;
+    m->io_completed = h ? rd(&h->io_completed) : 0;
     m->queue_depth = queue_depth(w);
     return 0;
 }
@@ -57,6 +62,8 @@ int ar_rt_metrics_read(const ar_rt *rt, ar_rt_metrics *m)
         m->polls += w.polls;
         m->steals += w.steals;
         m->parks += w.parks;
+        m->io_submitted += w.io_submitted;
+        m->io_completed += w.io_completed;
         m->queue_depth += w.queue_depth;
     }
     m->tasks_alive = m->tasks_spawned > completed ? m->tasks_spawned - completed : 0;

@@ -20,6 +20,7 @@
 #ifndef AR_RUNTIME_REACTOR_H
 #define AR_RUNTIME_REACTOR_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -39,7 +40,19 @@ enum ar__backend { AR__BACKEND_URING = 0, AR__BACKEND_EPOLL = 1 };
  * creation (written before the reactor is published to any thread). */
 typedef struct ar__reactor_hdr {
     uint8_t backend; /* enum ar__backend */
+    /* Metrics (asyncrt/metrics.h): operations started (a multishot re-arm
+     * counts as one) and completions delivered (each of a multishot op's).
+     * Written by the owner only, a relaxed load and store (no locked
+     * instruction); read relaxed by ar_rt_worker_metrics_read. */
+    _Atomic uint64_t io_submitted, io_completed;
 } ar__reactor_hdr;
+
+/* Owner: count one event in a reactor metric. */
+static inline void ar__reactor_count(_Atomic uint64_t *c)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
 
 /* The reactor this thread owns (a worker, or a current-thread driver), or
  * NULL. */

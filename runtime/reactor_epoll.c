@@ -392,6 +392,7 @@ static void complete_multi(ar__epoll *r, ar__op *op, int64_t res);
  * complete_multi, which ends its multishot with res. */
 static void complete(ar__epoll *r, ar__op *op, int64_t res)
 {
+    ar__reactor_count(&r->hdr.io_completed);
     if (is_multi(op)) {
         complete_multi(r, op, res);
         return;
@@ -743,6 +744,7 @@ static void kick(ar__epoll *r, int fd, int dir)
 /* Owner: start op (state INFLIGHT). */
 static void start(ar__epoll *r, ar__op *op)
 {
+    ar__reactor_count(&r->hdr.io_submitted);
     int dir = op_dir(op->kind);
     int fd = op->fd;
     if (dir != DIR_NONE && fd >= 0 && (size_t)fd < r->nfds && r->fds[fd].w[dir].head) {

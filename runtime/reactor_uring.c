@@ -253,6 +253,7 @@ static void br_free(ar__reactor *r)
 /* Owner: prepare the SQE of op (state QUEUED -> INFLIGHT). */
 static void prep(ar__reactor *r, ar__op *op)
 {
+    ar__reactor_count(&r->hdr.io_submitted);
     struct io_uring_sqe *sqe = get_sqe(r);
     switch (op->kind) {
     case AR__OP_RECV:
@@ -374,6 +375,7 @@ static void take_remote(ar__reactor *r)
 
 static void complete_op(ar__reactor *r, ar__op *op, int res, uint32_t flags)
 {
+    ar__reactor_count(&r->hdr.io_completed);
     r->inflight--;
     ar__spin_lock(&op->lock);
     op->res = res;
@@ -443,6 +445,7 @@ bool ar__accept_transient(int res)
  */
 static void complete_multi(ar__reactor *r, ar__op *op, int res, uint32_t flags)
 {
+    ar__reactor_count(&r->hdr.io_completed);
     bool more = flags & IORING_CQE_F_MORE;
     ar__chunk *c = NULL;
     bool nomem = false;

@@ -7,6 +7,9 @@
  */
 #include "helpers.h"
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 /* ---- a task that spawns `children` tasks, then ends ---- */
 static _Atomic int ran;
 
@@ -276,4 +279,56 @@ Test(shutdown_timeout, refused_from_inside_the_runtime, .timeout = 30)
     T_EQ_INT(atomic_load(&rc), -EDEADLK);
     T_OK(ar_rt_shutdown_timeout(rt, 1000));
     ar_rt_free(rt);
+}
+
+/* ---- I/O counters: every operation started and completed is counted ---- */
+typedef struct pinger {
+    ar_co co;
+    int fd[2], i, n;
+    ar_io io;
+    char b[8];
+} pinger;
+static ar_poll pinger_poll(void *p, ar_cx *cx)
+{
+    pinger *self = p;
+    AR_BEGIN(&self->co);
+    for (self->i = 0; self->i < self->n; self->i++) {
+        ar_io_send(&self->io, self->fd[0], "ping", 4, 0);
+        AR_AWAIT(ar_io_poll(&self->io, cx));
+        T_BG_EQ(self->io.res, 4);
+        ar_io_recv(&self->io, self->fd[1], self->b, sizeof self->b, 0);
+        AR_AWAIT(ar_io_poll(&self->io, cx));
+        T_BG_EQ(self->io.res, 4);
+    }
+    AR_END;
+}
+static const ar_future_vt pinger_vt = AR_FUTURE_VT_VOID(pinger, pinger_poll, NULL);
+
+Test(metrics, io_operations_are_counted, .timeout = 30)
+{
+    ar_rt *rt = t_rt_mt(2);
+    ar_rt_metrics before, after;
+    T_OK(ar_rt_metrics_read(rt, &before));
+    pinger p = {.n = 20};
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p.fd), 0);
+    T_OK(ar_block_on(rt, &pinger_vt, &p));
+    T_OK(ar_rt_metrics_read(rt, &after));
+    cr_expect(ge(u64, after.io_submitted - before.io_submitted, 40), "submitted %llu",
+              (unsigned long long)(after.io_submitted - before.io_submitted));
+    cr_expect(ge(u64, after.io_completed - before.io_completed, 40), "completed %llu",
+              (unsigned long long)(after.io_completed - before.io_completed));
+    /* The sums are the workers' own counters. */
+    uint64_t sub = 0, done = 0;
+    for (uint32_t i = 0; i < 2; i++) {
+        ar_worker_metrics w;
+        T_OK(ar_rt_worker_metrics_read(rt, i, &w));
+        sub += w.io_submitted;
+        done += w.io_completed;
+    }
+    T_EQ_INT(sub, after.io_submitted);
+    T_EQ_INT(done, after.io_completed);
+    close(p.fd[0]);
+    close(p.fd[1]);
+    ar_rt_free(rt);
+    T_BG_ASSERT_CLEAN();
 }

@@ -26,6 +26,10 @@ typedef struct ar_worker_metrics {
     uint64_t completed;  /* tasks that finished (or were aborted) here */
     uint64_t steals;     /* times it stole work from another worker */
     uint64_t parks;      /* times it went to sleep waiting for work or I/O */
+    uint64_t io_submitted; /* I/O operations its reactor started (a
+                              multishot stream's re-arm counts one) */
+    uint64_t io_completed; /* completions its reactor delivered (each of a
+                              multishot stream's counts) */
     uint32_t queue_depth; /* tasks in its local run queue now */
 } ar_worker_metrics;
 
@@ -35,6 +39,7 @@ typedef struct ar_rt_metrics {
     uint64_t tasks_alive;     /* spawned and not yet finished or dropped */
     uint64_t remote_spawned;  /* spawns from threads that are not workers */
     uint64_t polls, steals, parks; /* sums over the workers */
+    uint64_t io_submitted, io_completed; /* sums over the workers' reactors */
     uint32_t queue_depth;     /* sum of the workers' local queues */
     uint32_t injection_depth; /* tasks in the global injection queue */
 } ar_rt_metrics;
