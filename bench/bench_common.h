@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -96,6 +97,42 @@ static inline long bench_rss_bytes(void)
         rss = -1;
     fclose(f);
     return rss * sysconf(_SC_PAGESIZE);
+}
+
+/* Run run(threads) `iters` times, each in a fresh process, for the memory
+ * workloads (a process's resident set keeps what an earlier iteration
+ * freed).  Returns main's exit status: 0, or 1 when an iteration failed. */
+static inline int bench_run_forked(const char *name, unsigned iters, unsigned threads,
+                                   void (*run)(unsigned))
+{
+    for (unsigned i = 0; i < iters; i++) {
+        pid_t pid = fork();
+        if (pid < 0) {
+            perror("fork");
+            return 1;
+        }
+        if (pid == 0) {
+            run(threads);
+            fflush(stdout);
+            _exit(0);
+        }
+        int st;
+        if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+            fprintf(stderr, "%s: iteration %u failed\n", name, i);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The deadlines of the timer workloads: splitmix64 from seed 0, the
+ * sequence the peers use too. */
+static inline uint64_t bench_splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
 }
 
 #endif

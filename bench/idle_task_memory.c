@@ -8,7 +8,6 @@
  * its 32-byte header plus that: a 48-byte block.
  */
 #include <stdatomic.h>
-#include <sys/wait.h>
 
 #include "bench_common.h"
 
@@ -73,22 +72,5 @@ int main(int argc, char **argv)
 {
     bench_args a;
     bench_parse(argc, argv, &a, 1);
-    for (unsigned i = 0; i < a.iters; i++) {
-        pid_t pid = fork();
-        if (pid < 0) {
-            perror("fork");
-            return 1;
-        }
-        if (pid == 0) {
-            run_once(a.threads);
-            fflush(stdout);
-            _exit(0);
-        }
-        int st;
-        if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-            fprintf(stderr, "idle_task_memory: iteration %u failed\n", i);
-            return 1;
-        }
-    }
-    return 0;
+    return bench_run_forked("idle_task_memory", a.iters, a.threads, run_once);
 }

@@ -9,7 +9,6 @@
  * plus an ar_sleep (48 bytes): one 80-byte block.
  */
 #include <stdatomic.h>
-#include <sys/wait.h>
 
 #include "bench_common.h"
 
@@ -34,14 +33,6 @@ static ar_poll sleeper_poll(void *p, ar_cx *cx)
 static void sleeper_drop(void *p) { ar_sleep_drop(&((sleeper *)p)->s); }
 static const ar_future_vt sleeper_vt = AR_FUTURE_VT_VOID(sleeper, sleeper_poll, sleeper_drop);
 
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 typedef struct root { char unused; } root;
 
 static ar_poll root_poll(void *p, ar_cx *cx)
@@ -51,7 +42,7 @@ static ar_poll root_poll(void *p, ar_cx *cx)
     uint64_t rng = 0;
     for (int i = 0; i < N; i++) {
         sleeper s;
-        ar_sleep_init(&s.s, 1 + splitmix64(&rng) % 1000);
+        ar_sleep_init(&s.s, 1 + bench_splitmix64(&rng) % 1000);
         BENCH_CHECK(ar_spawn(NULL, &sleeper_vt, &s, NULL));
     }
     return AR_READY;
@@ -90,20 +81,5 @@ int main(int argc, char **argv)
 {
     bench_args a;
     bench_parse(argc, argv, &a, 1);
-    for (unsigned i = 0; i < a.iters; i++) {
-        pid_t pid = fork();
-        if (pid < 0)
-            return 1;
-        if (pid == 0) {
-            run_once(a.threads);
-            fflush(stdout);
-            _exit(0);
-        }
-        int st;
-        if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-            fprintf(stderr, "timers: iteration %u failed\n", i);
-            return 1;
-        }
-    }
-    return 0;
+    return bench_run_forked("timers", a.iters, a.threads, run_once);
 }

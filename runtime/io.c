@@ -421,7 +421,6 @@ ar_poll ar_io_poll(ar_io *io, ar_cx *cx)
         return AR_PENDING;
     }
     ar__op *op = io->op;
-    ar_waker old = AR_WAKER_NONE;
     ar__spin_lock(&op->lock);
     if (op->state == AR__OPS_DONE) {
         ar__spin_unlock(&op->lock);
@@ -433,10 +432,7 @@ ar_poll ar_io_poll(ar_io *io, ar_cx *cx)
         ar__op_release(op);
         return finish(io, res);
     }
-    if (!ar_waker_will_wake(op->waker, cx->waker)) {
-        old = op->waker;
-        op->waker = ar_waker_clone(cx->waker);
-    }
+    ar_waker old = ar__op_register_waker(op, cx);
     ar__spin_unlock(&op->lock);
     ar_waker_drop(old);
     return AR_PENDING;

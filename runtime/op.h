@@ -24,6 +24,7 @@
 #ifndef AR_RUNTIME_OP_H
 #define AR_RUNTIME_OP_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -126,5 +127,64 @@ bool ar__msq_push_fd(ar__msq *q, int fd);
 bool ar__accept_transient(int res);
 
 static inline ar__msq *ar__op_msq(ar__op *op) { return (ar__msq *)(void *)op->data; }
+
+/* Under op->lock, from the future's poll: make cx's waker the one the
+ * completion wakes (kept when it would wake the same task).  Returns the
+ * waker replaced, to drop once the lock is released. */
+static inline ar_waker ar__op_register_waker(ar__op *op, ar_cx *cx)
+{
+    ar_waker old = AR_WAKER_NONE;
+    if (!ar_waker_will_wake(op->waker, cx->waker)) {
+        old = op->waker;
+        op->waker = ar_waker_clone(cx->waker);
+    }
+    return old;
+}
+
+/*
+ * A reactor's remote stack: a Treiber stack of ops that other threads hand
+ * to the owner (to start, or to cancel).  Push: CAS with release, pairing
+ * with the owner's acquire exchange in take.  Only the owner unlinks.
+ */
+static inline void ar__op_stack_push(_Atomic(ar__op *) *s, ar__op *op)
+{
+    ar__op *head = atomic_load_explicit(s, memory_order_relaxed);
+    do {
+        op->next = head;
+    } while (!atomic_compare_exchange_weak_explicit(s, &head, op, memory_order_release,
+                                                    memory_order_relaxed));
+}
+
+/* Owner: everything pushed so far, oldest first, linked by ->next (NULL
+ * when the stack is empty: one relaxed load, no exchange). */
+static inline ar__op *ar__op_stack_take_fifo(_Atomic(ar__op *) *s)
+{
+    if (!atomic_load_explicit(s, memory_order_relaxed))
+        return NULL;
+    ar__op *list = atomic_exchange_explicit(s, NULL, memory_order_acquire);
+    ar__op *fifo = NULL;
+    while (list) {
+        ar__op *n = list->next;
+        list->next = fifo;
+        fifo = list;
+        list = n;
+    }
+    return fifo;
+}
+
+/* Owner: an op just taken off the stack.  Clears in_stack; a QUEUED op
+ * still wanted becomes INFLIGHT (the caller starts it).  Returns the state
+ * it had, and in *orphan whether its future was dropped. */
+static inline uint8_t ar__op_unlink(ar__op *op, bool *orphan)
+{
+    ar__spin_lock(&op->lock);
+    op->in_stack = false;
+    uint8_t st = op->state;
+    *orphan = op->orphaned;
+    if (!*orphan && st == AR__OPS_QUEUED)
+        op->state = AR__OPS_INFLIGHT;
+    ar__spin_unlock(&op->lock);
+    return st;
+}
 
 #endif

@@ -808,11 +808,7 @@ static void cancel_waiting(ar__epoll *r, ar__op *op)
 
 static void push_remote(ar__epoll *r, ar__op *op)
 {
-    ar__op *head = atomic_load_explicit(&r->remote, memory_order_relaxed);
-    do {
-        op->next = head;
-    } while (!atomic_compare_exchange_weak_explicit(&r->remote, &head, op, memory_order_release,
-                                                    memory_order_relaxed));
+    ar__op_stack_push(&r->remote, op);
     r->wake(r->wake_arg);
 }
 
@@ -820,26 +816,10 @@ static void push_remote(ar__epoll *r, ar__op *op)
  * operation completes with -ECANCELED instead of starting. */
 static void take_remote(ar__epoll *r, bool start_new)
 {
-    if (!atomic_load_explicit(&r->remote, memory_order_relaxed))
-        return;
-    ar__op *list = atomic_exchange_explicit(&r->remote, NULL, memory_order_acquire);
-    ar__op *fifo = NULL; /* reverse: oldest request first */
-    while (list) {
-        ar__op *n = list->next;
-        list->next = fifo;
-        fifo = list;
-        list = n;
-    }
-    while (fifo) {
-        ar__op *op = fifo;
-        fifo = op->next;
-        ar__spin_lock(&op->lock);
-        op->in_stack = false;
-        uint8_t st = op->state;
-        bool orphan = op->orphaned;
-        if (!orphan && st == AR__OPS_QUEUED)
-            op->state = AR__OPS_INFLIGHT;
-        ar__spin_unlock(&op->lock);
+    for (ar__op *op = ar__op_stack_take_fifo(&r->remote), *next; op; op = next) {
+        next = op->next;
+        bool orphan;
+        uint8_t st = ar__op_unlink(op, &orphan);
         if (orphan) {
             if (st == AR__OPS_INFLIGHT)
                 cancel_waiting(r, op);

@@ -65,45 +65,6 @@ __thread ar__reactor *ar__tls_reactor __attribute__((tls_model("initial-exec")))
 
 /* ---- ops ---- */
 
-ar__op *ar__op_new(uint8_t kind, size_t data_len)
-{
-    size_t size = sizeof(ar__op) + data_len;
-    ar__op *op = ar__alloc(size);
-    if (!op)
-        return NULL;
-    memset(op, 0, sizeof *op);
-    ar__spin_init(&op->lock);
-    op->kind = kind;
-    op->size = size;
-    op->fd = -1;
-    return op;
-}
-
-/* Close queued descriptors, free queued chunks of a multishot op. */
-static void msq_free(ar__op *op)
-{
-    ar__msq *q = ar__op_msq(op);
-    for (uint32_t i = 0; i < q->n; i++)
-        close(q->fds[(q->head + i) % q->cap]);
-    if (q->fds)
-        ar__free(q->fds, q->cap * sizeof *q->fds);
-    for (ar__chunk *c = q->first, *n; c; c = n) {
-        n = c->next;
-        ar__free(c, sizeof *c + c->len);
-    }
-    memset(q, 0, sizeof *q);
-}
-
-void ar__op_release(ar__op *op)
-{
-    if (op->kind == AR__OP_ACCEPT_MULTI || op->kind == AR__OP_RECV_MULTI)
-        msq_free(op);
-    if (op->orphaned && op->state == AR__OPS_DONE && op->res >= 0 &&
-        (op->kind == AR__OP_ACCEPT || op->kind == AR__OP_OPENAT))
-        close(op->res); /* produced for a future that is gone: no leak */
-    ar_waker_drop(op->waker);
-    ar__free(op, op->size);
-}
 
 /* ---- ring ---- */
 
@@ -331,37 +292,17 @@ static void prep_cancel(ar__reactor *r, ar__op *op)
 
 static void push_remote(ar__reactor *r, ar__op *op)
 {
-    ar__op *head = atomic_load_explicit(&r->remote, memory_order_relaxed);
-    do {
-        op->next = head;
-    } while (!atomic_compare_exchange_weak_explicit(&r->remote, &head, op, memory_order_release,
-                                                    memory_order_relaxed));
+    ar__op_stack_push(&r->remote, op);
     r->wake(r->wake_arg);
 }
 
 /* Owner: what other threads asked for. */
 static void take_remote(ar__reactor *r)
 {
-    if (!atomic_load_explicit(&r->remote, memory_order_relaxed))
-        return;
-    ar__op *list = atomic_exchange_explicit(&r->remote, NULL, memory_order_acquire);
-    ar__op *fifo = NULL; /* reverse: oldest request first */
-    while (list) {
-        ar__op *n = list->next;
-        list->next = fifo;
-        fifo = list;
-        list = n;
-    }
-    while (fifo) {
-        ar__op *op = fifo;
-        fifo = op->next;
-        ar__spin_lock(&op->lock);
-        op->in_stack = false;
-        uint8_t st = op->state;
-        bool orphan = op->orphaned;
-        if (!orphan && st == AR__OPS_QUEUED)
-            op->state = AR__OPS_INFLIGHT;
-        ar__spin_unlock(&op->lock);
+    for (ar__op *op = ar__op_stack_take_fifo(&r->remote), *next; op; op = next) {
+        next = op->next;
+        bool orphan;
+        uint8_t st = ar__op_unlink(op, &orphan);
         if (orphan) {
             if (st == AR__OPS_INFLIGHT)
                 prep_cancel(r, op); /* freed at its CQE */
@@ -395,38 +336,6 @@ static void complete_op(ar__reactor *r, ar__op *op, int res, uint32_t flags)
 }
 
 /* ---- multishot completions (stream.c's futures pop what these push) ---- */
-
-/* Queue fd (accept stream).  False when out of memory.  Shared with the
- * epoll backend (op.h), which queues accepted descriptors the same way. */
-bool ar__msq_push_fd(ar__msq *q, int fd)
-{
-    if (q->n == q->cap) {
-        uint32_t cap = q->cap ? q->cap * 2 : 16;
-        int *v = ar__alloc(cap * sizeof *v);
-        if (!v)
-            return false;
-        for (uint32_t i = 0; i < q->n; i++)
-            v[i] = q->fds[(q->head + i) % q->cap];
-        if (q->fds)
-            ar__free(q->fds, q->cap * sizeof *q->fds);
-        q->fds = v;
-        q->cap = cap;
-        q->head = 0;
-    }
-    q->fds[(q->head + q->n) % q->cap] = fd;
-    q->n++;
-    return true;
-}
-
-/* Accept errors after which the multishot is simply armed again (epoll:
- * accepting goes on). */
-bool ar__accept_transient(int res)
-{
-    return res == -ECONNABORTED || res == -EINTR || res == -EAGAIN || res == -EPROTO ||
-           res == -ENETDOWN || res == -ENOPROTOOPT || res == -EHOSTDOWN || res == -ENONET ||
-           res == -EHOSTUNREACH || res == -EOPNOTSUPP || res == -ENETUNREACH ||
-           res == -ECONNRESET || res == -ETIMEDOUT;
-}
 
 /*
  * Owner: one CQE of a multishot op.  Steps:

@@ -274,64 +274,54 @@ void ar_sem_acquire_drop(ar_sem_acquire *a)
     ar_waker_drop(old);
 }
 
+/* Step 3: release n permits while nobody waits, if the holder count that
+ * max and *st give allows it.  0 released, -EPERM refused, 1 waiters are
+ * queued (release through the list). */
+static int release_free(ar_semaphore *s, uint64_t *st, uint64_t max, uint64_t n, uint64_t lo,
+                        uint64_t hi)
+{
+    while (!(*st & WAITERS)) {
+        uint64_t avail = *st >> 1;
+        uint64_t held = avail <= max ? max - avail : 0;
+        if (held < lo || held > hi || n > held)
+            return -EPERM;
+        if (atomic_compare_exchange_weak_explicit(&s->state, st, *st + (n << 1),
+                                                  memory_order_release, memory_order_relaxed))
+            return 0;
+    }
+    return 1;
+}
+
 int ar__sem_release_checked(ar_semaphore *s, uint64_t n, uint64_t lo, uint64_t hi)
 {
     for (;;) {
-    again:;
         uint64_t max = atomic_load_explicit(&s->max, memory_order_relaxed);
         uint64_t st = atomic_load_explicit(&s->state, memory_order_relaxed);
-        /* Step 3. */
-        bool refused = false;
-        while (!(st & WAITERS)) {
-            uint64_t avail = st >> 1;
-            uint64_t held = avail <= max ? max - avail : 0;
-            if (held < lo || held > hi || n > held) {
-                refused = true; /* maybe only a torn view: see below */
-                break;
-            }
-            if (atomic_compare_exchange_weak_explicit(&s->state, &st, st + (n << 1),
-                                                      memory_order_release, memory_order_relaxed))
-                return 0;
-        }
-        /* Step 4 (and the re-check of a refusal).  max and state are read
-         * one after the other above, so an ar_sem_add_permits running
-         * between the two reads (it raises max, then state, under the lock)
-         * can make a rightful release look like an over-release.  Under the
-         * lock add_permits is not half-way: read both again. */
-        ar__wakeset ws;
-        ws.n = 0;
+        int rc = release_free(s, &st, max, n, lo, hi);
+        if (rc == 0)
+            return 0;
+        /* Step 4, and the re-check of a refusal: max and state were read
+         * one after the other, so an ar_sem_add_permits running between the
+         * two reads (it raises max, then state, under the lock) can make a
+         * rightful release look like an over-release.  Under the lock
+         * add_permits is not half-way: read both again. */
         ar__wl_lock(&s->lock);
         max = atomic_load_explicit(&s->max, memory_order_relaxed);
         st = atomic_load_explicit(&s->state, memory_order_acquire);
-        if (refused && !(st & WAITERS)) {
-            int rc = -EPERM;
-            for (;;) {
-                uint64_t avail = st >> 1;
-                uint64_t held = avail <= max ? max - avail : 0;
-                if (held < lo || held > hi || n > held)
-                    break;
-                if (atomic_compare_exchange_weak_explicit(&s->state, &st, st + (n << 1),
-                                                          memory_order_release,
-                                                          memory_order_relaxed)) {
-                    rc = 0;
-                    break;
-                }
-                if (st & WAITERS) {
-                    ar__wl_unlock(&s->lock);
-                    goto again; /* waiters came: release through the list */
-                }
-            }
-            ar__wl_unlock(&s->lock);
-            return rc;
-        }
         if (!(st & WAITERS)) {
-            ar__wl_unlock(&s->lock); /* the waiters left meanwhile */
-            continue;
+            if (rc == -EPERM)
+                rc = release_free(s, &st, max, n, lo, hi);
+            ar__wl_unlock(&s->lock);
+            if (rc <= 0)
+                return rc;
+            continue; /* waiters came, or left meanwhile: start over */
         }
+        ar__wakeset ws;
+        ws.n = 0; /* only n: zeroing the batch would clear 264 bytes per call */
         ar_waitnode *h = s->waiters.head;
         uint64_t partial = acq_of(h)->n - h->need;
         uint64_t held = max - partial; /* free count is 0 */
-        int rc = 0;
+        rc = 0;
         if (held < lo || held > hi || n > held)
             rc = -EPERM;
         else

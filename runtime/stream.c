@@ -60,18 +60,39 @@ static int start(ar__op **out, uint8_t kind, int fd, int flags, ar_cx *cx)
     return 0;
 }
 
-/* Under op->lock: make sure the op will wake cx's task.  Returns the waker
- * it replaced, which the caller drops after unlocking. */
-static ar_waker register_waker(ar__op *op, ar_cx *cx)
+/* What next does first, for both streams: start the op at the first call,
+ * answer for a stream that failed to start or was dropped.  Returns
+ * AR_READY (*res set) or AR_PENDING (just armed), or GO_ON for an armed
+ * stream, which the caller serves from its queue. */
+enum { GO_ON = AR_READY + AR_PENDING + 1 };
+static int begin(ar__op **op, uint16_t *state, int *err, uint8_t kind, int fd, int flags,
+                 ar_cx *cx, int64_t *res)
 {
-    ar_waker old = AR_WAKER_NONE;
-    if (!ar_waker_will_wake(op->waker, cx->waker)) {
-        old = op->waker;
-        op->waker = ar_waker_clone(cx->waker);
+    switch (*state) {
+    case S_INIT: {
+        int rc = start(op, kind, fd, flags, cx);
+        if (rc) {
+            *err = rc;
+            *state = S_FAILED;
+            *res = rc;
+            return AR_READY;
+        }
+        *state = S_ARMED;
+        return AR_PENDING;
     }
-    return old;
+    case S_FAILED:
+        *res = *err;
+        return AR_READY;
+    case S_DROPPED:
+        *res = -ECANCELED;
+        return AR_READY;
+    default:
+        return GO_ON;
+    }
 }
 
+/* Under op->lock: make sure the op will wake cx's task.  Returns the waker
+ * it replaced, which the caller drops after unlocking. */
 /* ---- accept stream ---- */
 
 void ar_accept_stream_init(ar_accept_stream *s, int fd, int flags)
@@ -92,26 +113,12 @@ ar_poll ar_accept_stream_next(ar_accept_stream *s, ar_cx *cx)
         s->res = -EINVAL;
         return AR_READY;
     }
-    switch (s->state) {
-    case S_INIT: {
-        int rc = start(&s->op, AR__OP_ACCEPT_MULTI, s->fd, s->flags, cx);
-        if (rc) {
-            s->err = rc;
-            s->state = S_FAILED;
-            s->res = rc;
-            return AR_READY;
-        }
-        s->state = S_ARMED;
-        return AR_PENDING;
-    }
-    case S_FAILED:
-        s->res = s->err;
-        return AR_READY;
-    case S_DROPPED:
-        s->res = -ECANCELED;
-        return AR_READY;
-    default:
-        break;
+    int64_t early = 0;
+    int b = begin(&s->op, &s->state, &s->err, AR__OP_ACCEPT_MULTI, s->fd, s->flags, cx, &early);
+    if (b != GO_ON) {
+        if (b == AR_READY)
+            s->res = (int)early;
+        return (ar_poll)b;
     }
     for (;;) {
         if (s->state == S_BACKOFF) {
@@ -161,7 +168,7 @@ ar_poll ar_accept_stream_next(ar_accept_stream *s, ar_cx *cx)
             ar__spin_unlock(&op->lock);
             return AR_READY;
         }
-        ar_waker old = register_waker(op, cx);
+        ar_waker old = ar__op_register_waker(op, cx);
         ar__spin_unlock(&op->lock);
         ar_waker_drop(old);
         return AR_PENDING;
@@ -228,27 +235,9 @@ ar_poll ar_recv_stream_next(ar_recv_stream *s, ar_cx *cx, void *buf, size_t len)
         s->res = 0;
         return AR_READY;
     }
-    switch (s->state) {
-    case S_INIT: {
-        int rc = start(&s->op, AR__OP_RECV_MULTI, s->fd, 0, cx);
-        if (rc) {
-            s->err = rc;
-            s->state = S_FAILED;
-            s->res = rc;
-            return AR_READY;
-        }
-        s->state = S_ARMED;
-        return AR_PENDING;
-    }
-    case S_FAILED:
-        s->res = s->err;
-        return AR_READY;
-    case S_DROPPED:
-        s->res = -ECANCELED;
-        return AR_READY;
-    default:
-        break;
-    }
+    int b = begin(&s->op, &s->state, &s->err, AR__OP_RECV_MULTI, s->fd, 0, cx, &s->res);
+    if (b != GO_ON)
+        return (ar_poll)b;
     ar__op *op = s->op;
     ar__chunk *done = NULL;
     bool rearm = false;
@@ -262,7 +251,7 @@ ar_poll ar_recv_stream_next(ar_recv_stream *s, ar_cx *cx, void *buf, size_t len)
         /* As in the accept stream: ended, or finished by a closing reactor. */
         s->res = q->ended || op->res < 0 ? op->res : -ECANCELED;
     } else {
-        old = register_waker(op, cx);
+        old = ar__op_register_waker(op, cx);
         ret = AR_PENDING;
     }
     /* Paused for backpressure and the kernel let go of the op: arm again
