@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <sched.h>
 
+#include "chaos.h"
 #include "inject.h"
 #include "task.h"
 
@@ -64,6 +65,7 @@ static bool push_overflow(ar__queue *q, struct ar_task *t, uint32_t head, uint32
 void ar__queue_push_back(ar__queue *q, struct ar_task *t, struct ar__inject *inj)
 {
     uint32_t tail;
+    AR__CHAOS(AR__CHAOS_QUEUE_PUSH);
     for (;;) {
         uint64_t head = atomic_load_explicit(&q->head, memory_order_acquire);
         uint32_t steal = unpack_steal(head), real = unpack_real(head);
@@ -80,6 +82,7 @@ void ar__queue_push_back(ar__queue *q, struct ar_task *t, struct ar__inject *inj
         /* A stealer took some entries: there is room now, retry. */
     }
     atomic_store_explicit(&q->buf[tail & AR__QUEUE_MASK], t, memory_order_relaxed);
+    AR__CHAOS(AR__CHAOS_QUEUE_PUSH); /* slot written, tail not yet published */
     /* Release pairs with the stealer's Acquire load of tail. */
     atomic_store_explicit(&q->tail, tail + 1, memory_order_release);
 }
@@ -98,6 +101,7 @@ struct ar_task *ar__queue_pop(ar__queue *q)
          * `real` moves and the stealer fixes `steal` when it is done. */
         uint64_t next = steal == real ? pack(next_real, next_real) : pack(steal, next_real);
         assert(steal == real || next_real != steal);
+        AR__CHAOS(AR__CHAOS_QUEUE_POP);
         if (atomic_compare_exchange_weak_explicit(&q->head, &head, next, memory_order_acq_rel,
                                                   memory_order_acquire)) {
             idx = real & AR__QUEUE_MASK;
@@ -122,6 +126,7 @@ uint32_t ar__queue_pop_batch(ar__queue *q, struct ar_task **out, uint32_t max)
             return 0;
         uint32_t next_real = real + n;
         uint64_t next = steal == real ? pack(next_real, next_real) : pack(steal, next_real);
+        AR__CHAOS(AR__CHAOS_QUEUE_POP);
         if (atomic_compare_exchange_weak_explicit(&q->head, &head, next, memory_order_acq_rel,
                                                   memory_order_acquire))
             break;
@@ -150,12 +155,15 @@ static uint32_t steal_into2(ar__queue *src, ar__queue *dst, uint32_t dst_tail)
         if (n == 0)
             return 0;
         next = pack(steal, real + n);
+        AR__CHAOS(AR__CHAOS_QUEUE_STEAL);
         if (atomic_compare_exchange_weak_explicit(&src->head, &prev, next, memory_order_acq_rel,
                                                   memory_order_acquire))
             break;
     }
     assert(n <= AR__QUEUE_CAP / 2 + 1);
     uint32_t first = unpack_steal(next);
+    /* Chaos: the owner pops and pushes while we hold the claim. */
+    AR__CHAOS(AR__CHAOS_QUEUE_STEAL);
     for (uint32_t i = 0; i < n; i++) {
         struct ar_task *t =
             atomic_load_explicit(&src->buf[(first + i) & AR__QUEUE_MASK], memory_order_relaxed);

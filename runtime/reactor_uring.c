@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "fault.h"
 #include "reactor.h"
 
 #define TAG_CANCEL ((uint64_t)0)
@@ -99,7 +100,7 @@ static int setup(struct io_uring *ring, bool single_issuer)
 
 static struct io_uring_sqe *get_sqe(ar__reactor *r)
 {
-    struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
+    struct io_uring_sqe *sqe = ar__fault_sqe_take() ? NULL : io_uring_get_sqe(&r->ring);
     while (!sqe) {
         /* SQ full: hand what we have to the kernel and try again.  If the
          * kernel refuses (EBUSY: its CQ overflow list is full, EAGAIN),
@@ -111,7 +112,7 @@ static struct io_uring_sqe *get_sqe(ar__reactor *r)
             io_uring_get_events(&r->ring);
         else
             r->unsubmitted = 0;
-        sqe = io_uring_get_sqe(&r->ring);
+        sqe = ar__fault_sqe_take() ? NULL : io_uring_get_sqe(&r->ring);
     }
     r->unsubmitted++;
     return sqe;
@@ -280,6 +281,7 @@ static void prep(ar__reactor *r, ar__op *op)
         break;
     }
     io_uring_sqe_set_data(sqe, op);
+    ar__fault_uring_prep(sqe, op, op->kind); /* tests: an injected completion */
     r->inflight++;
 }
 
@@ -473,11 +475,12 @@ static void reap(ar__reactor *r)
         if (ud == TAG_EVENT)
             r->ev_armed = false;
         else if (ud != TAG_CANCEL) {
-            ar__op *op = (ar__op *)(uintptr_t)ud;
+            int res = cqe->res;
+            ar__op *op = ar__fault_uring_op(ud, &res); /* (ar__op *)ud but in tests */
             if (op->kind == AR__OP_ACCEPT_MULTI || op->kind == AR__OP_RECV_MULTI)
-                complete_multi(r, op, cqe->res, cqe->flags);
+                complete_multi(r, op, res, cqe->flags);
             else
-                complete_op(r, op, cqe->res, cqe->flags);
+                complete_op(r, op, res, cqe->flags);
         }
         n++;
     }

@@ -32,6 +32,9 @@
  *   1 for the run-queue entry.
  * Each cloned waker holds one more.
  *
+ * Chaos mode (chaos.h): a hook before each read-modify-write may yield or
+ * delay, so the window between a load and its CAS is exercised.
+ *
  * Memory order: transitions are AcqRel so that what the previous owner of
  * RUNNING wrote into the future (and the output) is visible to the next
  * owner and to the joiner that sees COMPLETE.
@@ -43,6 +46,8 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+
+#include "chaos.h"
 
 enum {
     AR__ST_RUNNING = 1u << 0,
@@ -90,6 +95,7 @@ static inline ar__st_action ar__st_to_running(_Atomic uint32_t *s)
             next = cur - AR__ST_REF_ONE;
             act = ar__st_refs(next) == 0 ? AR__ACT_DEALLOC : AR__ACT_FAILED;
         }
+        AR__CHAOS(AR__CHAOS_STATE);
         if (AR__CAS(s, &cur, next))
             return act;
     }
@@ -112,6 +118,7 @@ static inline ar__st_action ar__st_to_idle(_Atomic uint32_t *s)
             next -= AR__ST_REF_ONE;
             act = ar__st_refs(next) == 0 ? AR__ACT_DEALLOC : AR__ACT_NOTHING;
         }
+        AR__CHAOS(AR__CHAOS_STATE);
         if (AR__CAS(s, &cur, next))
             return act;
     }
@@ -122,6 +129,7 @@ static inline ar__st_action ar__st_to_idle(_Atomic uint32_t *s)
 static inline uint32_t ar__st_to_complete(_Atomic uint32_t *s, bool cancelled)
 {
     uint32_t delta = AR__ST_RUNNING | AR__ST_COMPLETE | (cancelled ? AR__ST_RES_CANCELLED : 0);
+    AR__CHAOS(AR__CHAOS_STATE);
     uint32_t prev = atomic_fetch_xor_explicit(s, delta, memory_order_acq_rel);
     assert((prev & AR__ST_RUNNING) && !(prev & AR__ST_COMPLETE));
     return prev ^ delta;
@@ -130,6 +138,7 @@ static inline uint32_t ar__st_to_complete(_Atomic uint32_t *s, bool cancelled)
 /* Drop `count` references; true when they were the last (dealloc). */
 static inline bool ar__st_ref_dec_n(_Atomic uint32_t *s, uint32_t count)
 {
+    AR__CHAOS(AR__CHAOS_STATE);
     uint32_t prev = atomic_fetch_sub_explicit(s, count * AR__ST_REF_ONE, memory_order_acq_rel);
     assert(ar__st_refs(prev) >= count);
     return ar__st_refs(prev) == count;
@@ -162,6 +171,7 @@ static inline ar__st_action ar__st_notify_by_val(_Atomic uint32_t *s)
             next = cur | AR__ST_NOTIFIED;
             act = AR__ACT_SUBMIT;
         }
+        AR__CHAOS(AR__CHAOS_STATE);
         if (AR__CAS(s, &cur, next))
             return act;
     }
@@ -183,6 +193,7 @@ static inline ar__st_action ar__st_notify_by_ref(_Atomic uint32_t *s)
             next = (cur | AR__ST_NOTIFIED) + AR__ST_REF_ONE;
             act = AR__ACT_SUBMIT;
         }
+        AR__CHAOS(AR__CHAOS_STATE);
         if (AR__CAS(s, &cur, next))
             return act;
     }
@@ -208,6 +219,7 @@ static inline ar__st_action ar__st_notify_and_cancel(_Atomic uint32_t *s)
             next = (cur | AR__ST_NOTIFIED | AR__ST_CANCELLED) + AR__ST_REF_ONE;
             act = AR__ACT_SUBMIT;
         }
+        AR__CHAOS(AR__CHAOS_STATE);
         if (AR__CAS(s, &cur, next))
             return act;
     }
@@ -222,6 +234,7 @@ static inline bool ar__st_to_shutdown(_Atomic uint32_t *s)
     for (;;) {
         bool idle = !(cur & AR__ST_LIFECYCLE);
         uint32_t next = cur | AR__ST_CANCELLED | (idle ? AR__ST_RUNNING : 0);
+        AR__CHAOS(AR__CHAOS_STATE);
         if (AR__CAS(s, &cur, next))
             return idle;
     }
@@ -237,6 +250,7 @@ static inline bool ar__st_set_join_waker(_Atomic uint32_t *s)
         assert(!(cur & AR__ST_JOIN_WAKER));
         if (cur & AR__ST_COMPLETE)
             return false;
+        AR__CHAOS(AR__CHAOS_STATE);
         if (AR__CAS(s, &cur, cur | AR__ST_JOIN_WAKER))
             return true;
     }
@@ -251,6 +265,7 @@ static inline bool ar__st_unset_join_waker(_Atomic uint32_t *s)
         assert(cur & AR__ST_JOIN_WAKER);
         if (cur & AR__ST_COMPLETE)
             return false;
+        AR__CHAOS(AR__CHAOS_STATE);
         if (AR__CAS(s, &cur, cur & ~AR__ST_JOIN_WAKER))
             return true;
     }
@@ -277,6 +292,7 @@ static inline uint32_t ar__st_join_handle_dropped(_Atomic uint32_t *s)
         uint32_t next = cur & ~AR__ST_JOIN_INTEREST;
         if (!(cur & AR__ST_COMPLETE))
             next &= ~AR__ST_JOIN_WAKER;
+        AR__CHAOS(AR__CHAOS_STATE);
         if (AR__CAS(s, &cur, next))
             return next;
     }

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "chaos.h"
 #include "rt.h"
 #include "task.h"
 #include "thread_waker.h"
@@ -130,7 +131,9 @@ void ar__schedule(ar_task *e, bool is_yield)
 {
     ar__shard *sh = ar__entry_task(e)->shard;
     ar_worker *w = ar__tls_worker;
-    if (!w || !ar__rt_owns_shard(w->rt, sh)) {
+    /* Chaos: a delayed wake, or one that goes the remote way. */
+    AR__CHAOS(AR__CHAOS_WAKE);
+    if (!w || !ar__rt_owns_shard(w->rt, sh) || AR__CHAOS_COIN(AR__CHAOS_WAKE_REMOTE)) {
         schedule_remote(sh->rt, e);
         return;
     }
@@ -320,7 +323,19 @@ static bool tick(ar_worker *w)
         process_timers(w);
         poll_io(w);
     }
-    ar_task *t = next_task(w);
+    ar_task *t = NULL;
+#ifdef AR_CHAOS
+    /* Chaos: steal from a random victim before looking at our own queue
+     * (our queue stays put, so nothing can be stranded by this). */
+    if (w->rt->flavor == AR_RT_MULTI_THREAD && w->rt->nworkers > 1 && !w->lifo &&
+        AR__CHAOS_COIN(AR__CHAOS_FORCE_STEAL)) {
+        uint32_t v = next_rand(w) % w->rt->nworkers;
+        if (v != w->index && (t = ar__queue_steal_into(&w->rt->workers[v].queue, &w->queue)))
+            AR__COUNT(w->m.steals);
+    }
+    if (!t)
+#endif
+        t = next_task(w);
     if (!t && w->reactor && ar__reactor_pending(w->reactor)) {
         poll_io(w); /* completions may have made tasks runnable */
         t = next_task(w);
