@@ -13,6 +13,12 @@ static _Atomic long fail_countdown;
 
 void ar__alloc_fail_nth(long n) { atomic_store_explicit(&fail_countdown, n, memory_order_relaxed); }
 
+long ar__alloc_fail_pending(void)
+{
+    long n = atomic_load_explicit(&fail_countdown, memory_order_relaxed);
+    return n > 0 ? n : 0;
+}
+
 bool ar__alloc_should_fail(void)
 {
     if (__builtin_expect(atomic_load_explicit(&fail_countdown, memory_order_relaxed) == 0, 1))

@@ -19,6 +19,9 @@
  * Costs one relaxed load per allocation when off.
  */
 void ar__alloc_fail_nth(long n);
+/* Allocations still to go before the injected failure (0: it happened, or
+ * none is armed): a sweep stops once an operation made fewer than n. */
+long ar__alloc_fail_pending(void);
 /* True when the current allocation must fail (for allocators outside this
  * file, e.g. aligned ones). */
 bool ar__alloc_should_fail(void);
