@@ -3,7 +3,8 @@
 #
 #   ./build.sh test            build and run the Criterion suite: the normal
 #                              build, the whole suite under ASan+UBSan, the
-#                              stress suite under TSan and with 4-slot queues
+#                              stress suite under TSan, with 4-slot queues,
+#                              and under the seeded chaos scheduler
 #   ./build.sh bench [ARGS]    build a release and run the bench suite
 #                              (bench/run.py ARGS: workload filter, --quick,
 #                              --no-peers, ...)
@@ -80,6 +81,17 @@ run_tests() {
     log "$dir: $((c_pass + other_ok)) passed, $fails failed"
 }
 
+# chaos_run SEED: the stress suite under the chaos scheduler with SEED; a
+# failure prints the command that replays it (README "Tests").
+chaos_run() {
+    local seed=$1 before=$total_fail
+    log "chaos seed $seed"
+    AR_CHAOS_SEED=$seed run_tests build-chaos --suite stress
+    if [ "$total_fail" -gt "$before" ]; then
+        log "chaos run FAILED with seed $seed; replay: AR_CHAOS_SEED=$seed meson test -C build-chaos --suite stress"
+    fi
+}
+
 # A user's program built against us two ways; each counts as one test.
 packaging_tests() {
     local tmp
@@ -142,6 +154,14 @@ cmd_test() {
     setup build-tiny -Dtests=enabled -Dtiny_queue=true -Dbench=false -Dexamples=false
     ninja -C build-tiny
     run_tests build-tiny --suite stress
+
+    # --- issue 8: chaos test mode (runtime/chaos.h), fault injection ---
+    log "test mode: seeded chaos scheduler + 4-slot queues, stress suite (a fixed seed, then a random one)"
+    setup build-chaos -Dtests=enabled -Dtiny_queue=true -Dchaos=true -Dbench=false -Dexamples=false
+    ninja -C build-chaos
+    chaos_run 1
+    chaos_run "$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')"
+    # --- end issue 8 ---
 
     log "packaging: meson subproject and pkg-config consumers"
     packaging_tests

@@ -11,8 +11,14 @@
  *     the compare-and-swap that follows it, or
  *   - spins a random few hundred iterations (a short delay), or
  *   - (AR__CHAOS_COIN sites) takes the slow path: a forced steal from a
- *     random victim, a wake pushed through the injection queue instead of
- *     the local queue.
+ *     random victim before the worker looks at its own queue, a local wake
+ *     that skips the LIFO slot (through the queue, overflowing into the
+ *     injection queue when full).
+ *
+ * Not done on purpose: diverting local wakes to the injection queue.  A
+ * test that floods the injection queue from plain threads (test_executor's
+ * no_lost_wakeup) then starves the diverted task behind millions of
+ * entries (FIFO fairness, not a bug), so such tests would only time out.
  *
  * Seeding: AR_CHAOS_SEED=<u64> in the environment, else a random seed.  The
  * seed is printed on start-up ("asyncrt chaos: seed N") and again when the
@@ -37,7 +43,7 @@ enum ar__chaos_site {
     AR__CHAOS_QUEUE_STEAL,
     AR__CHAOS_STATE,
     AR__CHAOS_WAKE,
-    AR__CHAOS_WAKE_REMOTE, /* coin: wake through the injection queue */
+    AR__CHAOS_WAKE_NO_LIFO, /* coin: a local wake skips the LIFO slot */
     AR__CHAOS_FORCE_STEAL, /* coin: steal before looking at our own queue */
     AR__CHAOS_NSITES,
 };

@@ -131,15 +131,17 @@ void ar__schedule(ar_task *e, bool is_yield)
 {
     ar__shard *sh = ar__entry_task(e)->shard;
     ar_worker *w = ar__tls_worker;
-    /* Chaos: a delayed wake, or one that goes the remote way. */
+    /* Chaos: a delayed wake. */
     AR__CHAOS(AR__CHAOS_WAKE);
-    if (!w || !ar__rt_owns_shard(w->rt, sh) || AR__CHAOS_COIN(AR__CHAOS_WAKE_REMOTE)) {
+    if (!w || !ar__rt_owns_shard(w->rt, sh)) {
         schedule_remote(sh->rt, e);
         return;
     }
     ar_rt *rt = w->rt;
     bool should_notify;
-    if (is_yield || !w->lifo_enabled) {
+    /* Chaos: skip the LIFO slot, so the woken task goes through the
+     * queue (and, when it is full, overflow to the injection queue). */
+    if (is_yield || !w->lifo_enabled || AR__CHAOS_COIN(AR__CHAOS_WAKE_NO_LIFO)) {
         ar__queue_push_back(&w->queue, e, &rt->inject);
         /* A lone yielding task needs no helper. */
         should_notify = ar__queue_len(&w->queue) > 1;
