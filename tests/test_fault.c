@@ -598,3 +598,92 @@ Test(fault, alloc_failure_sweep_over_the_public_api, .timeout = 240)
     ar_rt_free(rt);
     fprintf(stderr, "fault: %ld allocation failures injected in the sweep\n", total_alloc_faults);
 }
+
+/* ---------------------------------------------------------------------
+ * Multishot streams (io_uring): an injected -EINTR / -EAGAIN ends the
+ * multishot without F_MORE and the stream re-arms by itself; -ECANCELED
+ * ends the stream with -ECANCELED.  (The epoll backend injects into
+ * single-shot operations only: there the streams simply run.)
+ * ------------------------------------------------------------------- */
+
+typedef struct stream_user {
+    ar_co co;
+    int lfd, cfd, fail_res;
+    ar_accept_stream as;
+    ar_recv_stream rs;
+    char buf[8];
+    int64_t got;
+    int out;
+} stream_user;
+
+static ar_poll stream_user_poll(void *p, ar_cx *cx)
+{
+    stream_user *u = p;
+    AR_BEGIN(&u->co);
+    ar_accept_stream_init(&u->as, u->lfd, SOCK_CLOEXEC);
+    if (u->fail_res)
+        T_BG_EQ(ar__fault_io_result(u->fail_res, 3), 0);
+    AR_AWAIT(ar_accept_stream_next(&u->as, cx));
+    u->cfd = u->as.res;
+    if (u->cfd < 0) {
+        u->out = u->cfd;
+        ar_accept_stream_drop(&u->as);
+        AR_RETURN();
+    }
+    ar_recv_stream_init(&u->rs, u->cfd);
+    for (;;) {
+        AR_AWAIT(ar_recv_stream_next(&u->rs, cx, u->buf + u->got, sizeof u->buf - 1 - (size_t)u->got));
+        if (u->rs.res <= 0)
+            break;
+        u->got += u->rs.res;
+    }
+    u->out = u->rs.res < 0 ? (int)u->rs.res : (u->got == 3 && memcmp(u->buf, "abc", 3) == 0) ? 0 : -EILSEQ;
+    ar_recv_stream_drop(&u->rs);
+    ar_accept_stream_drop(&u->as);
+    close(u->cfd);
+    AR_END;
+}
+static const ar_future_vt stream_user_vt = AR_FUTURE_VT(stream_user, stream_user_poll, NULL, out);
+
+static int stream_round(ar_rt *rt, int fail_res)
+{
+    int lfd = ar_tcp_listen("127.0.0.1", 0, 16);
+    cr_assert(t_is(lfd >= 0));
+    stream_user u = {.lfd = lfd, .fail_res = fail_res};
+    ar_join h;
+    T_OK(ar_spawn(rt, &stream_user_vt, &u, &h));
+    struct sockaddr_storage ss;
+    int slen = ar_sockaddr_from("127.0.0.1", (uint16_t)ar_tcp_local_port(lfd), &ss);
+    int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert(eq(int, connect(c, (struct sockaddr *)&ss, (socklen_t)slen), 0));
+    cr_assert(eq(int, (int)write(c, "abc", 3), 3));
+    shutdown(c, SHUT_WR);
+    int out = -1;
+    T_OK(ar_join_wait(&h, &out, sizeof out));
+    T_OK(ar__fault_io_result(0, 0));
+    close(c);
+    close(lfd);
+    return out;
+}
+
+Test(fault, streams_rearm_after_injected_errors, .timeout = 60)
+{
+    ar_rt *rt = t_rt_mt(2);
+    bool uring = on_uring(rt);
+    int fds = t_count_fds();
+    const int errs[] = {-EINTR, -EAGAIN};
+    for (int i = 0; i < 2; i++) {
+        uint64_t before = ar__fault_count_io();
+        int out = stream_round(rt, errs[i]);
+        cr_assert(eq(int, out, 0), "after %s: %s", ar_strerror(errs[i]), ar_strerror(out));
+        if (uring)
+            T_EQ_U64(ar__fault_count_io(), before + 3); /* three arms refused, re-armed */
+    }
+    if (uring) {
+        int out = stream_round(rt, -ECANCELED);
+        T_EQ_INT(out, -ECANCELED); /* the accept stream ended */
+    }
+    T_EQ_INT(t_count_fds(), fds);
+    ar_rt_free(rt);
+    T_BG_ASSERT_CLEAN();
+}
