@@ -598,3 +598,23 @@ Test(chaos, storm_channel_and_mutex, .timeout = 240)
     report("channel messages (2-slot bounded, 4 producers)", msgs);
     report("mutex handovers with a yield inside", locks);
 }
+
+/* The chaos build really injects: its hooks acted during the storms above
+ * (in this process: Criterion runs each test in its own). */
+Test(chaos, hooks_act_in_the_chaos_build, .timeout = 60)
+{
+    if (!ar__chaos_enabled())
+        cr_skip_test("not a chaos build (-Dchaos=true)");
+    uint64_t before = ar__chaos_acted();
+    ar_rt *rt = rt_multi(2);
+    _Atomic int finished = 0, dropped = 0;
+    for (int i = 0; i < 2000; i++) {
+        storm s = {.id = i, .yields = 3, .finished = &finished, .dropped = &dropped};
+        T_OK(ar_spawn(rt, &storm_vt, &s, NULL));
+    }
+    ar_rt_free(rt);
+    T_EQ_INT(atomic_load(&finished) + atomic_load(&dropped), 2000);
+    uint64_t acted = ar__chaos_acted() - before;
+    cr_assert(t_is(acted > 0), "no chaos hook acted in 2,000 tasks");
+    report("chaos hook actions in 2,000 yielding tasks", (long long)acted);
+}
