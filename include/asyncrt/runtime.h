@@ -178,7 +178,10 @@ AR_EXTERN ar_poll ar_join_poll(ar_join *join, ar_cx *cx, void *out, size_t out_s
 /*
  * Block the calling plain thread until the task finishes; same results as
  * ar_join_poll.  Called on a worker thread it returns -EDEADLK (it would
- * block the worker): await ar_join_poll there instead.
+ * block the worker): await ar_join_poll there instead.  It also returns
+ * -ENOMEM when the waker of the calling thread cannot be allocated.  After
+ * -EDEADLK and -ENOMEM the handle is kept as it was (the task runs on):
+ * join again, or ar_join_detach it, or the task is never freed.
  */
 AR_EXTERN int ar_join_wait(ar_join *join, void *out, size_t out_size);
 
