@@ -310,9 +310,9 @@ Test(fault, sqe_exhaustion_is_retried_transparently, .timeout = 120)
 {
     ar_rt *rt = t_rt_mt(2);
     if (!on_uring(rt)) {
+        const char *backend = ar_rt_io_backend(rt); /* a static string */
         ar_rt_free(rt);
-        cr_skip_test("SQE exhaustion is an io_uring fault; this runtime uses %s",
-                     ar_rt_io_backend(rt));
+        cr_skip_test("SQE exhaustion is an io_uring fault; this runtime uses %s", backend);
     }
     int fds = t_count_fds();
     uint64_t before = ar__fault_count_sqe();
