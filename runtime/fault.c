@@ -114,10 +114,10 @@ bool ar__fault_io_take_slow(uint8_t op_kind, int *res)
     return true;
 }
 
-void ar__fault_uring_prep(struct io_uring_sqe *sqe, void *op, uint8_t op_kind)
+void ar__fault_uring_prep_slow(struct io_uring_sqe *sqe, void *op, uint8_t op_kind)
 {
     int res;
-    if (!ar__fault_io_take(op_kind, &res))
+    if (!ar__fault_io_take_slow(op_kind, &res))
         return;
     uint64_t code = res == -EAGAIN ? 1 : res == -EINTR ? 2 : 3;
     _Static_assert(EAGAIN == 11 && EINTR == 4 && ECANCELED == 125, "fault.h's code table");

@@ -70,7 +70,12 @@ static inline bool ar__fault_io_take(uint8_t op_kind, int *res)
 /* io_uring: after the SQE of op was prepared; turns it into a NOP that
  * carries an injected error when one is due. */
 struct io_uring_sqe;
-void ar__fault_uring_prep(struct io_uring_sqe *sqe, void *op, uint8_t op_kind);
+void ar__fault_uring_prep_slow(struct io_uring_sqe *sqe, void *op, uint8_t op_kind);
+static inline void ar__fault_uring_prep(struct io_uring_sqe *sqe, void *op, uint8_t op_kind)
+{
+    if (__builtin_expect(atomic_load_explicit(&ar__fault_armed, memory_order_relaxed), 0))
+        ar__fault_uring_prep_slow(sqe, op, op_kind);
+}
 /* io_uring: the op of a CQE's user_data, with *res replaced by the
  * injected error when the user_data carries one. */
 static inline void *ar__fault_uring_op(uint64_t ud, int *res)
