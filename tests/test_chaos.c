@@ -31,6 +31,14 @@
 
 #include "chaos.h"
 
+/* The chaos build runs the storms longer: that is what it is for (its
+ * stress suite still takes about a minute on 2 cores). */
+#ifdef AR_CHAOS
+#define T_CHAOS_MUL 10
+#else
+#define T_CHAOS_MUL 1
+#endif
+
 static ar_rt *rt_multi(uint32_t workers)
 {
     ar_rt_opts o;
@@ -57,6 +65,58 @@ static void report(const char *what, long long n)
 {
     fprintf(stderr, "chaos: %s: %lld (seed %llu)\n", what, n,
             (unsigned long long)ar__chaos_seed());
+}
+
+/* A storm that runs far longer than it should is stuck (a lost wake-up
+ * hangs a join): the watchdog lists the live tasks (ar_rt_dump_tasks, from
+ * its plain thread) and the seed, then aborts, well before Criterion's
+ * timeout would kill the test without either. */
+typedef struct watchdog {
+    ar_rt *rt;
+    const char *what;
+    _Atomic bool done;
+    pthread_t th;
+} watchdog;
+
+enum { WATCHDOG_S = 150 };
+
+static void *watchdog_main(void *arg)
+{
+    watchdog *wd = arg;
+    for (int i = 0; i < WATCHDOG_S * 10; i++) {
+        if (atomic_load(&wd->done))
+            return NULL;
+        t_sleep_ms(100);
+    }
+    fprintf(stderr, "chaos: %s still running after %d s (seed %llu); live tasks:\n", wd->what,
+            WATCHDOG_S, (unsigned long long)ar__chaos_seed());
+    ar_rt_dump_tasks(wd->rt, stderr);
+    abort();
+}
+
+static void watchdog_start(watchdog *wd, ar_rt *rt, const char *what)
+{
+    wd->rt = rt;
+    wd->what = what;
+    atomic_init(&wd->done, false);
+    cr_assert(eq(int, pthread_create(&wd->th, NULL, watchdog_main, wd), 0));
+}
+
+static void watchdog_stop(watchdog *wd)
+{
+    atomic_store(&wd->done, true);
+    pthread_join(wd->th, NULL);
+}
+
+static ar_rt *rt_multi_sites(uint32_t workers)
+{
+    ar_rt_opts o;
+    ar_rt_opts_init(&o);
+    o.workers = workers;
+    o.task_sites = true; /* the watchdog's dump says where each task came from */
+    ar_rt *rt = NULL;
+    T_OK(ar_rt_new(&rt, &o));
+    return rt;
 }
 
 /* ---------------------------------------------------------------------
@@ -134,10 +194,12 @@ enum { STORM_TASKS = 96 };
 Test(chaos, storm_spawn_wake_abort_join, .timeout = 240)
 {
     t_rand_seed(1);
-    int rounds = T_N(40);
+    int rounds = T_N(40) * T_CHAOS_MUL;
     long long spawned = 0, aborted = 0;
     _Atomic int finished = 0, dropped = 0;
-    ar_rt *rt = rt_multi(3);
+    ar_rt *rt = rt_multi_sites(3);
+    watchdog wd;
+    watchdog_start(&wd, rt, "spawn/wake/abort/join storm");
     for (int r = 0; r < rounds; r++) {
         ar_join h[STORM_TASKS];
         ar_oneshot_tx tx[STORM_TASKS];
@@ -183,6 +245,7 @@ Test(chaos, storm_spawn_wake_abort_join, .timeout = 240)
         }
         pthread_join(th, NULL);
     }
+    watchdog_stop(&wd);
     ar_rt_free(rt); /* detached tasks still waiting are dropped here */
     T_BG_ASSERT_CLEAN();
     /* Each future ended exactly once: finished, or dropped unfinished. */
@@ -253,9 +316,11 @@ static void *waker_main(void *arg)
 
 Test(chaos, storm_state_word_wakes, .timeout = 240)
 {
-    int rounds = T_N(30), per = T_N(200);
+    int rounds = T_N(30) * T_CHAOS_MUL, per = T_N(200);
     long long wakes = 0;
-    ar_rt *rt = rt_multi(3);
+    ar_rt *rt = rt_multi_sites(3);
+    watchdog wd;
+    watchdog_start(&wd, rt, "state-word wake storm");
     for (int r = 0; r < rounds; r++) {
         wslot slots[WAKE_TASKS];
         ar_join h[WAKE_TASKS];
@@ -283,6 +348,7 @@ Test(chaos, storm_state_word_wakes, .timeout = 240)
     }
     /* Every task ended and was freed: no reference was leaked by a wake
      * racing with completion (ASan/LSan would also see the block). */
+    watchdog_stop(&wd);
     ar_rt_metrics m;
     T_OK(ar_rt_metrics_read(rt, &m));
     T_EQ_U64(m.tasks_alive, 0);
@@ -365,9 +431,11 @@ Test(chaos, storm_timers, .timeout = 240)
 {
     t_rand_seed(3);
     enum { N = 128 };
-    int rounds = T_N(16);
+    int rounds = T_N(16) * T_CHAOS_MUL;
     long long timers = 0;
-    ar_rt *rt = rt_multi(3);
+    ar_rt *rt = rt_multi_sites(3);
+    watchdog wd;
+    watchdog_start(&wd, rt, "timer storm");
     for (int r = 0; r < rounds; r++) {
         ar_join h[N];
         int kind[N];
@@ -402,6 +470,7 @@ Test(chaos, storm_timers, .timeout = 240)
             }
         }
     }
+    watchdog_stop(&wd);
     ar_rt_free(rt);
     report("timers (sleeps, timeouts, aborted sleeps)", timers);
 }
@@ -545,9 +614,11 @@ static const ar_future_vt locker_vt = AR_FUTURE_VT(locker, locker_poll, locker_d
 
 Test(chaos, storm_channel_and_mutex, .timeout = 240)
 {
-    int rounds = T_N(10), per = T_N(400);
+    int rounds = T_N(10) * T_CHAOS_MUL, per = T_N(400);
     long long msgs = 0, locks = 0;
-    ar_rt *rt = rt_multi(3);
+    ar_rt *rt = rt_multi_sites(3);
+    watchdog wd;
+    watchdog_start(&wd, rt, "channel and mutex storm");
     for (int r = 0; r < rounds; r++) {
         consumer c = {.expect = per};
         producer pr[PRODUCERS];
@@ -594,6 +665,7 @@ Test(chaos, storm_channel_and_mutex, .timeout = 240)
         msgs += (long long)PRODUCERS * per;
         locks += (long long)LOCKERS * (per / 4);
     }
+    watchdog_stop(&wd);
     ar_rt_free(rt);
     report("channel messages (2-slot bounded, 4 producers)", msgs);
     report("mutex handovers with a yield inside", locks);
