@@ -117,6 +117,8 @@ bool ar__fault_io_take_slow(uint8_t op_kind, int *res)
 void ar__fault_uring_prep_slow(struct io_uring_sqe *sqe, void *op, uint8_t op_kind)
 {
     int res;
+    if (((uintptr_t)op & 15) != 0) /* the code would not fit: never inject */
+        return;
     if (!ar__fault_io_take_slow(op_kind, &res))
         return;
     uint64_t code = res == -EAGAIN ? 1 : res == -EINTR ? 2 : 3;
