@@ -11,7 +11,6 @@
 #include "fault.h"
 
 #include <errno.h>
-#include <liburing.h>
 
 #include "op.h"
 
@@ -114,15 +113,13 @@ bool ar__fault_io_take_slow(uint8_t op_kind, int *res)
     return true;
 }
 
-void ar__fault_uring_prep_slow(struct io_uring_sqe *sqe, void *op, uint8_t op_kind)
+uint64_t ar__fault_uring_code_slow(const void *op, uint8_t op_kind)
 {
     int res;
     if (((uintptr_t)op & 15) != 0) /* the code would not fit: never inject */
-        return;
+        return 0;
     if (!ar__fault_io_take_slow(op_kind, &res))
-        return;
-    uint64_t code = res == -EAGAIN ? 1 : res == -EINTR ? 2 : 3;
+        return 0;
     _Static_assert(EAGAIN == 11 && EINTR == 4 && ECANCELED == 125, "fault.h's code table");
-    io_uring_prep_nop(sqe);
-    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)op | code);
+    return res == -EAGAIN ? 1 : res == -EINTR ? 2 : 3;
 }

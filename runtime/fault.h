@@ -67,14 +67,15 @@ static inline bool ar__fault_io_take(uint8_t op_kind, int *res)
            ar__fault_io_take_slow(op_kind, res);
 }
 
-/* io_uring: after the SQE of op was prepared; turns it into a NOP that
- * carries an injected error when one is due. */
-struct io_uring_sqe;
-void ar__fault_uring_prep_slow(struct io_uring_sqe *sqe, void *op, uint8_t op_kind);
-static inline void ar__fault_uring_prep(struct io_uring_sqe *sqe, void *op, uint8_t op_kind)
+/* io_uring: after the SQE of op was prepared, the code (1..3) of the
+ * error to inject, or 0.  On non-zero reactor_uring.c (the one file that
+ * speaks liburing) turns the SQE into a NOP with user_data op | code. */
+uint64_t ar__fault_uring_code_slow(const void *op, uint8_t op_kind);
+static inline uint64_t ar__fault_uring_code(const void *op, uint8_t op_kind)
 {
     if (__builtin_expect(atomic_load_explicit(&ar__fault_armed, memory_order_relaxed), 0))
-        ar__fault_uring_prep_slow(sqe, op, op_kind);
+        return ar__fault_uring_code_slow(op, op_kind);
+    return 0;
 }
 /* io_uring: the op of a CQE's user_data, with *res replaced by the
  * injected error when the user_data carries one. */

@@ -281,7 +281,11 @@ static void prep(ar__reactor *r, ar__op *op)
         break;
     }
     io_uring_sqe_set_data(sqe, op);
-    ar__fault_uring_prep(sqe, op, op->kind); /* tests: an injected completion */
+    uint64_t fault = ar__fault_uring_code(op, op->kind); /* tests: fault.h */
+    if (__builtin_expect(fault != 0, 0)) {
+        io_uring_prep_nop(sqe); /* completes with the injected error instead */
+        io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)op | fault);
+    }
     r->inflight++;
 }
 
