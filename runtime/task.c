@@ -85,6 +85,7 @@ static void complete(ar_task *t, bool cancelled)
     while (!(cur & AR__ST_JOIN_INTEREST)) {
         uint32_t next = ((cur & ~(uint32_t)AR__ST_RUNNING) | AR__ST_COMPLETE | res) -
                         drop * AR__ST_REF_ONE;
+        AR__CHAOS(AR__CHAOS_STATE);
         if (AR__CAS(&t->state, &cur, next)) {
             /* safety: t may be freed by a sweep from here on unless these
              * were the last references. */
