@@ -36,6 +36,8 @@ apt_install() {
 base_deps() {
     apt_install gcc libc6-dev meson ninja-build pkg-config liburing-dev libjemalloc-dev \
         libcriterion-dev python3
+    # Issue 7's HTTP server: its parser, and curl for its end-to-end tests.
+    apt_install libhttp-parser-dev curl
 }
 
 # setup DIR [meson options...]: configure DIR once, reconfigure if options change.
@@ -154,8 +156,10 @@ cmd_test() {
 cmd_bench() {
     base_deps
     apt_install gnuplot-nox
+    apt_install wrk nginx # issue 7's http workload: the load generator and the peer
     log "release build (-O3, LTO, jemalloc)"
-    setup build-release --buildtype=release -Db_lto=true -Dtests=disabled -Dexamples=false
+    # Examples on: the example servers are what the server workloads measure.
+    setup build-release --buildtype=release -Db_lto=true -Dtests=disabled -Dexamples=true
     ninja -C build-release
     python3 bench/run.py --build-dir build-release "$@"
 }

@@ -61,6 +61,9 @@ SYNC = ["mpsc", "mutex"]  # channels and locks (bench/mpsc.c, bench/mutex.c defi
 # libasyncrt-only workloads: no peer has a counterpart (async closures are ours).
 ASYNCRT_ONLY = ["closure_call"]
 WORKLOADS = MICRO + HEAVY + ["file_read"] + SYNC + ASYNCRT_ONLY
+# Issue 7: the HTTP server against nginx, run by its own module (bench/http_bench.py)
+# after the other workloads; its section is appended to the report.
+HTTP_WORKLOAD = "http"
 TCP_DEPTHS = [1, 16]  # requests in flight per connection (BENCH.md)
 # Implementations that exist for some workloads only (fio reads files and nothing else).
 ONLY_FOR = {"fio": ["file_read"]}
@@ -848,8 +851,8 @@ def parse_args(argv):
                    help="meson build folder holding bench/bench_<workload> (default build/)")
     args = p.parse_args(argv)
     for w in args.workloads:
-        if w not in WORKLOADS:
-            p.error(f"unknown workload {w!r}; known: {', '.join(WORKLOADS)}")
+        if w not in WORKLOADS and w != HTTP_WORKLOAD:
+            p.error(f"unknown workload {w!r}; known: {', '.join(WORKLOADS + [HTTP_WORKLOAD])}")
     q = args.quick
     args.iters = args.iters or (5 if q else 10)
     args.reps = args.reps or (1 if q else 5)
@@ -896,6 +899,22 @@ def main(argv):
     (outdir / "logs").mkdir(parents=True, exist_ok=True)
     log(f"results: {rel(outdir)}")
 
+    # ---- issue 7: the http workload (bench/http_bench.py) -------------------------
+    http_wanted = not args.workloads or HTTP_WORKLOAD in args.workloads
+
+    def run_http_workload():
+        sys.path.insert(0, str(BENCH))
+        import http_bench
+        log("http: wrk against examples/http and nginx ...")
+        return http_bench.run_http(args.build_dir, outdir, reps=args.heavy_reps,
+                                   duration=args.duration, warmup=args.warmup)
+    if http_wanted and not workloads:  # `run.py http`: nothing else to run or report
+        md, ok = run_http_workload()
+        (outdir / "report.md").write_text(md)
+        print(md)
+        return 0 if ok else 1
+    # ---- end of issue 7's block ---------------------------------------------------
+
     builder = Builder(outdir / "logs")
     impls = [Impl("asyncrt", build_dir=Path(args.build_dir).resolve())]
     if not args.no_peers:
@@ -941,6 +960,11 @@ def main(argv):
     info["date"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     versions = {k: v for k, v in builder.versions.items() if k != "gnuplot"}
     write_markdown(outdir / "report.md", runner, rows, workloads, info, versions, argv, plot_note)
+    http_ok = True
+    if http_wanted:  # issue 7: its section goes at the end of the report
+        md, http_ok = run_http_workload()
+        with open(outdir / "report.md", "a") as f:
+            f.write("\n" + md)
     write_csv(outdir / "report.csv", rows)
     latest = RESULTS / "latest"
     if latest.is_symlink() or latest.is_file():
@@ -955,6 +979,8 @@ def main(argv):
     # A program that exists but could not be run (no load generator) did not run either.
     bad |= {w for (w, name), why in runner.missing.items()
             if name == "asyncrt" and why.startswith(("load generator", "no file to read"))}
+    if not http_ok:
+        bad.add(HTTP_WORKLOAD)
     bad = sorted(bad)
     if not bad and not any(name == "asyncrt" for (_, name) in runner.attempts):
         log("note: no libasyncrt program for the selected workloads in "
