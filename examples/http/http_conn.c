@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -130,11 +131,10 @@ static void set_deadline(http_conn *self, uint64_t ms) { self->deadline = ar_now
 /* ---- answering ------------------------------------------------------ */
 
 /* Append an error page; the caller guaranteed HTTP_OBUF_RESERVE bytes. */
-static void put_error(http_conn *self, int status, http_conn_mode mode, bool head_only,
-                      const char *extra)
+static void put_error(http_conn *self, int status, bool head_only, const char *extra)
 {
-    ssize_t n = http_write_error(self->obuf + self->olen, HTTP_OBUF - self->olen, status, mode,
-                                 head_only, extra);
+    ssize_t n = http_write_error(self->obuf + self->olen, HTTP_OBUF - self->olen, status,
+                                 self->mode, head_only, extra);
     if (n > 0)
         self->olen += (size_t)n;
 }
@@ -148,7 +148,7 @@ static bool answer_now(const http_env *env, http_conn *self)
 {
     static const char hello[] = "Hello, world!\n";
     const http_request *req = &self->rd.req;
-    http_conn_mode mode = http_mode_of(req);
+    http_conn_mode mode = self->mode;
     bool head = req->method == HTTP_HEAD;
     char *dst = self->obuf + self->olen;
     size_t room = HTTP_OBUF - self->olen;
@@ -162,9 +162,9 @@ static bool answer_now(const http_env *env, http_conn *self)
         break;
     case HTTP_ROUTE_STATUS: {
         char body[HTTP_OBUF_RESERVE - 512];
-        ssize_t len = http_status_json(env->rt, body, sizeof body);
+        ssize_t len = http_status_json(srv_rt(self->arg.srv), body, sizeof body);
         if (len < 0) {
-            put_error(self, 500, mode, head, NULL);
+            put_error(self, 500, head, NULL);
             return true;
         }
         n = http_write_response(dst, room, 200, "application/json", body, (size_t)len, mode, head,
@@ -181,17 +181,17 @@ static bool answer_now(const http_env *env, http_conn *self)
     case HTTP_ROUTE_STATIC:
         return false;
     case HTTP_ROUTE_NOT_FOUND:
-        put_error(self, 404, mode, head, NULL);
+        put_error(self, 404, head, NULL);
         return true;
     case HTTP_ROUTE_BAD_METHOD:
-        put_error(self, 405, mode, head, self->route.allow);
+        put_error(self, 405, head, self->route.allow);
         return true;
     case HTTP_ROUTE_BAD_TARGET:
-        put_error(self, 400, mode, head, NULL);
+        put_error(self, 400, head, NULL);
         return true;
     }
     if (n < 0)
-        put_error(self, 500, mode, head, NULL);
+        put_error(self, 500, head, NULL);
     else
         self->olen += (size_t)n;
     return true;
@@ -225,11 +225,16 @@ static int open_status(int err)
         }                                                                                      \
     } while (0)
 
-ar_poll http_conn_run(const http_env *env, http_conn *self, ar_cx *cx)
+static void conn_drop(http_conn *self);
+static void env_drop(http_env *env);
+
+AR_CLOSURE(http_handler, AR_FN, http_env, http_conn, conn_run, conn_drop, env_drop);
+
+static ar_poll conn_run(const http_env *env, http_conn *self, ar_cx *cx)
 {
     size_t used;
     AR_BEGIN(&self->co);
-    self->fd = self->arg;
+    self->fd = self->arg.fd;
     self->file_fd = -1;
     http_reader_init(&self->rd, &env->lim);
     set_deadline(self, env->timeout_ms);
@@ -266,8 +271,9 @@ ar_poll http_conn_run(const http_env *env, http_conn *self, ar_cx *cx)
             goto fail;
         }
 
-        /* A complete request. */
-        self->out++;
+        /* A complete request.  A stopping server answers it and closes. */
+        self->served++;
+        self->mode = srv_draining(self->arg.srv) ? HTTP_CLOSE : http_mode_of(&self->rd.req);
         if (HTTP_OBUF - self->olen < HTTP_OBUF_RESERVE)
             FLUSH_OR_GOTO(done);
         if (!answer_now(env, self)) {
@@ -276,8 +282,8 @@ ar_poll http_conn_run(const http_env *env, http_conn *self, ar_cx *cx)
                          O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0);
             AR_AWAIT(ar_io_poll(&self->io, cx));
             if (self->io.res < 0) {
-                put_error(self, open_status((int)self->io.res), http_mode_of(&self->rd.req),
-                          self->rd.req.method == HTTP_HEAD, NULL);
+                put_error(self, open_status((int)self->io.res), self->rd.req.method == HTTP_HEAD,
+                          NULL);
             } else {
                 self->file_fd = (int)self->io.res;
                 /* fstat of an open descriptor reads the inode the open
@@ -286,13 +292,12 @@ ar_poll http_conn_run(const http_env *env, http_conn *self, ar_cx *cx)
                 if (fstat(self->file_fd, &st) < 0 || !S_ISREG(st.st_mode)) {
                     close(self->file_fd);
                     self->file_fd = -1;
-                    put_error(self, 404, http_mode_of(&self->rd.req),
-                              self->rd.req.method == HTTP_HEAD, NULL);
+                    put_error(self, 404, self->rd.req.method == HTTP_HEAD, NULL);
                 } else {
                     self->fsize = (uint64_t)st.st_size;
                     ssize_t n = http_write_head(self->obuf + self->olen, HTTP_OBUF - self->olen,
                                                 200, http_content_type(self->route.rel),
-                                                self->fsize, http_mode_of(&self->rd.req), NULL);
+                                                self->fsize, self->mode, NULL);
                     if (n > 0)
                         self->olen += (size_t)n;
                     if (self->rd.req.method == HTTP_HEAD)
@@ -327,7 +332,7 @@ ar_poll http_conn_run(const http_env *env, http_conn *self, ar_cx *cx)
                 }
             }
         }
-        if (http_mode_of(&self->rd.req) == HTTP_CLOSE) {
+        if (self->mode == HTTP_CLOSE) {
             FLUSH_OR_GOTO(done);
             goto done;
         }
@@ -341,7 +346,8 @@ fail:
     set_deadline(self, HTTP_LINGER_MS);
     if (HTTP_OBUF - self->olen < 512)
         FLUSH_OR_GOTO(done);
-    put_error(self, self->status, HTTP_CLOSE, false, NULL);
+    self->mode = HTTP_CLOSE;
+    put_error(self, self->status, false, NULL);
     FLUSH_OR_GOTO(done);
     shutdown(self->fd, SHUT_WR);
     for (self->linger_bytes = 0; self->linger_bytes < (1u << 20);
@@ -353,30 +359,39 @@ fail:
     }
 
 done:
+    /* The skeleton closes the connection's descriptor. */
     ar_sleep_drop(&self->sleep);
     if (self->file_fd >= 0)
         close(self->file_fd);
     self->file_fd = -1;
-    close(self->fd);
-    self->fd = -1;
     AR_END;
 }
 
-void http_conn_drop(http_conn *self)
+static void conn_drop(http_conn *self)
 {
     ar_io_drop(&self->io);
     ar_io_drop(&self->fio);
     ar_io_drop(&self->snd.io);
     ar_sleep_drop(&self->sleep);
-    /* A call dropped before its first poll (the frame is zeroed but for
-     * arg) has not taken arg into fd yet, nor opened a file. */
-    if (self->co.line == 0) {
-        if (self->arg >= 0)
-            close(self->arg);
-        return;
-    }
-    if (self->file_fd >= 0)
+    /* A call dropped before its first poll (a zeroed frame but for arg)
+     * has opened no file. */
+    if (self->co.line != 0 && self->file_fd >= 0)
         close(self->file_fd);
-    if (self->fd >= 0)
-        close(self->fd);
+}
+
+static void env_drop(http_env *env)
+{
+    if (env->root_fd >= 0)
+        close(env->root_fd);
+    env->root_fd = -1;
+}
+
+ar_closure *http_handler_new(const http_env *env)
+{
+    http_handler *h = malloc(sizeof *h);
+    if (!h)
+        return NULL;
+    *h = AR_CLOSURE_NEW(http_handler, {0});
+    h->env = *env;
+    return &h->base;
 }

@@ -1,13 +1,12 @@
 /*
- * examples/http/http_conn.h - one HTTP/1.1 connection: the body of the
- * server's request handler, an AR_FN closure (asyncrt/closure.h) whose
- * environment, http_env, every connection borrows shared.  The closure
- * itself is declared where it is spawned (main.c), with
- *
- *     AR_CLOSURE(http_handler, AR_FN, http_env, http_conn, body, http_conn_drop, NULL)
- *
- * and a body that calls http_conn_run.  One call serves one connection:
- * its argument is the accepted descriptor, which the call owns and closes.
+ * examples/http/http_conn.h - one HTTP/1.1 connection: the server's request
+ * handler, an AR_FN closure (asyncrt/closure.h) run by the example server
+ * skeleton (examples/common/server.h) once per connection.  Its
+ * environment, http_env, is borrowed shared by every connection; the
+ * skeleton frees it (closing the root directory) only once no connection
+ * borrows it.  One call serves one connection: its argument is the
+ * skeleton's srv_conn (descriptor and server); the skeleton closes the
+ * descriptor when the call ends or is dropped.
  *
  * What a connection does, in order:
  *   1. recv into a 4 KiB buffer and feed the parser (http_request.h);
@@ -33,7 +32,9 @@
  *      and discards for up to a second (a lingering close, as nginx does),
  *      so the client reads the error instead of a reset;
  *   6. Connection: close, an HTTP/1.0 request without keep-alive, or an
- *      Upgrade: answered, then closed.
+ *      Upgrade: answered, then closed;
+ *   7. a stopping server (srv_draining): the request being answered gets
+ *      Connection: close and the connection ends after it.
  */
 #ifndef HTTP_CONN_H
 #define HTTP_CONN_H
@@ -46,7 +47,9 @@
 #include <sys/uio.h>
 
 #include "http_request.h"
+#include "http_response.h"
 #include "http_router.h"
+#include "server.h"
 
 enum {
     HTTP_RBUF = 4096,          /* recv buffer per connection */
@@ -61,8 +64,8 @@ enum {
  * call borrows them; the closure's borrow counter keeps it alive until the
  * last connection ended. */
 typedef struct http_env {
-    ar_rt *rt;            /* for /status */
-    int root_fd;          /* O_PATH directory of static files, or -1 */
+    int root_fd;          /* O_PATH directory of static files, or -1 (owned:
+                             closed when the closure is dropped) */
     http_limits lim;
     uint32_t timeout_ms;  /* request and send deadline (408) */
 } http_env;
@@ -82,10 +85,12 @@ typedef struct http_send {
 /* One call's frame: everything that lives across an await. */
 typedef struct http_conn {
     ar_co co;
-    int arg;   /* the connection's descriptor (the call owns it) */
-    int out;   /* requests answered */
-    int fd;
-    int file_fd;
+    srv_conn arg;        /* descriptor (the skeleton's) and server */
+    ar_unit out;
+    uint32_t served;     /* requests answered */
+    int fd;              /* arg.fd */
+    int file_fd;         /* the static file being sent, or -1 */
+    http_conn_mode mode; /* of the request being answered */
     int status;          /* the error being answered */
     bool timed_out;
     bool armed;          /* sleep registered for armed_deadline */
@@ -103,9 +108,9 @@ typedef struct http_conn {
     char obuf[HTTP_OBUF];
 } http_conn;
 
-/* The body of a call (a switch coroutine on self->co). */
-ar_poll http_conn_run(const http_env *env, http_conn *self, ar_cx *cx);
-/* Releases what an unfinished call holds (its operations, descriptors). */
-void http_conn_drop(http_conn *self);
+/* A handler closure for srv_start/srv_main, capturing *env (which it owns
+ * from now on: root_fd is closed when the closure is dropped).  NULL when
+ * out of memory.  Free it with free() after srv_main/srv_wait returned. */
+ar_closure *http_handler_new(const http_env *env);
 
 #endif

@@ -429,3 +429,35 @@ Test(http_server, bad_flags_exit_2, .timeout = 30)
     T_EQ_INT(run(out, sizeof out, "%s --bogus 1 2>/dev/null", bin), 2);
     T_EQ_INT(run(out, sizeof out, "%s --port 0 --root /nonexistent/dir 2>/dev/null", bin), 1);
 }
+
+/* SIGTERM with a keep-alive connection open: the server stops accepting,
+ * answers the connection's next request with Connection: close, and exits
+ * 0 once that connection ended (well before the 5 s shutdown timeout). */
+Test(http_server, sigterm_drains_open_connections, .timeout = 60)
+{
+    srv s;
+    srv_start(&s, NULL);
+    int fd = connect_to(s.port);
+    char buf[4096];
+    send_str(fd, "GET / HTTP/1.1\r\n\r\n");
+    ssize_t r = recv(fd, buf, sizeof buf - 1, 0);
+    cr_assert(r > 0);
+    buf[r] = '\0';
+    cr_assert(t_is(!strstr(buf, "Connection: close")), "%s", buf);
+    double t0 = t_now_s();
+    kill(s.pid, SIGTERM);
+    usleep(200000);
+    cr_assert(t_is(connect_to(s.port) < 0), "still accepting after SIGTERM");
+    send_str(fd, "GET /hello HTTP/1.1\r\n\r\n");
+    read_all(fd, buf, sizeof buf);
+    cr_assert(t_is(strstr(buf, "Hello, world!\n") && strstr(buf, "Connection: close\r\n")), "%s",
+              buf);
+    close(fd);
+    int st;
+    cr_assert(waitpid(s.pid, &st, 0) == s.pid);
+    cr_assert(t_is(WIFEXITED(st) && WEXITSTATUS(st) == 0), "status %#x", st);
+    cr_assert(t_is(t_now_s() - t0 < 4.0), "waited for the shutdown timeout");
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", s.root);
+    cr_assert(system(cmd) == 0);
+}
