@@ -172,7 +172,8 @@ class Bench:
         (self.outdir / "logs").mkdir(parents=True, exist_ok=True)
         cpus = sorted(os.sched_getaffinity(0))
         self.pin = (cpus[0], cpus[1]) if len(cpus) >= 2 else None
-        self.server_bin = Path(args.build_dir).resolve() / "examples" / "http" / "http_server"
+        self.server_bin = Path(getattr(args, "server_bin", None) or Path(args.build_dir).resolve()
+                               / "examples" / "http" / "http_server")
         self.nginx = shutil.which("nginx") or ("/usr/sbin/nginx"
                                                if os.path.exists("/usr/sbin/nginx") else None)
         self.wrk = shutil.which("wrk")
@@ -315,11 +316,11 @@ def add_args(p):
     p.add_argument("--conns", type=int, default=64)
 
 
-def run_http(build_dir, outdir, reps, duration, warmup, conns=64):
+def run_http(build_dir, outdir, reps, duration, warmup, conns=64, server_bin=None):
     """bench/run.py's entry: runs the workload, writes http.md in outdir, returns
     (markdown, ok) where ok means libasyncrt's server produced every repetition."""
     args = argparse.Namespace(build_dir=build_dir, reps=reps, duration=duration,
-                              warmup=warmup, conns=conns)
+                              warmup=warmup, conns=conns, server_bin=server_bin)
     b = Bench(args, outdir)
     b.run()
     md = b.markdown()
@@ -331,10 +332,11 @@ def main(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_args(p)
     p.add_argument("--outdir", help="where logs and http.md go (default: a temp folder)")
+    p.add_argument("--server-bin", help="another http_server binary (A/B comparisons)")
     args = p.parse_args(argv)
     outdir = args.outdir or tempfile.mkdtemp(prefix="http-bench-results-")
     md, ok = run_http(args.build_dir, outdir, args.reps, args.duration, args.warmup,
-                      args.conns)
+                      args.conns, args.server_bin)
     print(md)
     log(f"logs in {outdir}")
     return 0 if ok else 1

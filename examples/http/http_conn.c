@@ -101,14 +101,14 @@ static bool deadline_passed(http_conn *self, ar_cx *cx)
     }
 }
 
-/* Await self->io, or the deadline (then io is dropped, timed_out set). */
-static ar_poll io_or_deadline(http_conn *self, ar_cx *cx)
+/* Await the next bytes of self->rs into rbuf, or the deadline (then
+ * timed_out is set; the stream stays armed until the connection ends). */
+static ar_poll recv_or_deadline(http_conn *self, ar_cx *cx)
 {
-    if (ar_io_poll(&self->io, cx) == AR_READY)
+    if (ar_recv_stream_next(&self->rs, cx, self->rbuf, sizeof self->rbuf) == AR_READY)
         return AR_READY;
     if (!deadline_passed(self, cx))
         return AR_PENDING;
-    ar_io_drop(&self->io);
     self->timed_out = true;
     return AR_READY;
 }
@@ -236,6 +236,7 @@ static ar_poll conn_run(const http_env *env, http_conn *self, ar_cx *cx)
     AR_BEGIN(&self->co);
     self->fd = self->arg.fd;
     self->file_fd = -1;
+    ar_recv_stream_init(&self->rs, self->fd);
     http_reader_init(&self->rd, &env->lim);
     set_deadline(self, env->timeout_ms);
 
@@ -243,16 +244,15 @@ static ar_poll conn_run(const http_env *env, http_conn *self, ar_cx *cx)
         if (self->rpos == self->rlen) {
             /* The input ran dry: what was answered goes out in one send. */
             FLUSH_OR_GOTO(done);
-            ar_io_recv(&self->io, self->fd, self->rbuf, sizeof self->rbuf, 0);
-            AR_AWAIT(io_or_deadline(self, cx));
+            AR_AWAIT(recv_or_deadline(self, cx));
             if (self->timed_out) {
                 self->status = 408;
                 goto fail;
             }
-            if (self->io.res <= 0)
+            if (self->rs.res <= 0)
                 goto done; /* EOF or reset */
             self->rpos = 0;
-            self->rlen = (size_t)self->io.res;
+            self->rlen = (size_t)self->rs.res;
         }
         self->prc = http_reader_feed(&self->rd, self->rbuf + self->rpos,
                                      self->rlen - self->rpos, &used);
@@ -351,15 +351,15 @@ fail:
     FLUSH_OR_GOTO(done);
     shutdown(self->fd, SHUT_WR);
     for (self->linger_bytes = 0; self->linger_bytes < (1u << 20);
-         self->linger_bytes += (uint64_t)self->io.res) {
-        ar_io_recv(&self->io, self->fd, self->rbuf, sizeof self->rbuf, 0);
-        AR_AWAIT(io_or_deadline(self, cx));
-        if (self->timed_out || self->io.res <= 0)
+         self->linger_bytes += (uint64_t)self->rs.res) {
+        AR_AWAIT(recv_or_deadline(self, cx));
+        if (self->timed_out || self->rs.res <= 0)
             break;
     }
 
 done:
     /* The skeleton closes the connection's descriptor. */
+    ar_recv_stream_drop(&self->rs);
     ar_sleep_drop(&self->sleep);
     if (self->file_fd >= 0)
         close(self->file_fd);
@@ -369,6 +369,7 @@ done:
 
 static void conn_drop(http_conn *self)
 {
+    ar_recv_stream_drop(&self->rs);
     ar_io_drop(&self->io);
     ar_io_drop(&self->fio);
     ar_io_drop(&self->snd.io);

@@ -9,7 +9,9 @@
  * descriptor when the call ends or is dropped.
  *
  * What a connection does, in order:
- *   1. recv into a 4 KiB buffer and feed the parser (http_request.h);
+ *   1. receive through a multishot recv stream (asyncrt/stream.h: one armed
+ *      receive for the connection's life, no submission per read) into a
+ *      4 KiB buffer and feed the parser (http_request.h);
  *   2. answer each complete request into an 8 KiB output buffer, so every
  *      request a pipelining client put in one segment is answered by one
  *      send, in order; the buffer is sent when the input runs dry, when it
@@ -98,7 +100,8 @@ typedef struct http_conn {
     uint64_t deadline, armed_deadline;
     size_t rpos, rlen, olen;
     uint64_t fsize, foff, linger_bytes;
-    ar_io io;            /* recv, openat */
+    ar_recv_stream rs;   /* the connection's bytes (multishot recv) */
+    ar_io io;            /* openat */
     ar_io fio;           /* file reads (lending) */
     ar_sleep sleep;      /* the deadline */
     http_send snd;
