@@ -122,6 +122,7 @@ cmd_build() {
 
 cmd_test() {
     base_deps
+    apt_install redis-tools  # kv server tests drive it with redis-cli (issue 7)
     local t0=$SECONDS
     log "normal build (debugoptimized, asserts on, jemalloc)"
     setup build -Dtests=enabled
@@ -156,9 +157,10 @@ cmd_test() {
 cmd_bench() {
     base_deps
     apt_install gnuplot-nox
-    apt_install wrk nginx # issue 7's http workload: the load generator and the peer
+    apt_install redis-server redis-tools  # kv workload: the peer server and redis-benchmark
+    apt_install wrk nginx # http workload: the load generator and the peer
     log "release build (-O3, LTO, jemalloc)"
-    # Examples on: the example servers are what the server workloads measure.
+    # examples on: the kv and http workloads run examples/kv/kv_server, examples/http/http_server
     setup build-release --buildtype=release -Db_lto=true -Dtests=disabled -Dexamples=true
     ninja -C build-release
     python3 bench/run.py --build-dir build-release "$@"

@@ -31,6 +31,7 @@ typedef struct echo_frame {
     ar_recv_stream rs;
     ar_io io;
     int64_t n, off;
+    bool stopping;
     char buf[16384];
 } echo_frame;
 
@@ -47,6 +48,10 @@ static ar_poll echo_body(const echo_env *env, echo_frame *self, ar_cx *cx)
         AR_AWAIT(ar_recv_stream_next(&self->rs, cx, self->buf, sizeof self->buf));
         if ((self->n = self->rs.res) <= 0)
             break; /* EOF or an error: the skeleton closes the descriptor */
+        /* Read before echoing: a client that got its echo knows the
+         * connection saw the server running, so its next chunk is echoed
+         * too (see kv.c). */
+        self->stopping = srv_draining(self->arg.srv);
         for (self->off = 0; self->off < self->n; self->off += self->io.res) {
             ar_io_send(&self->io, self->arg.fd, self->buf + self->off,
                        (size_t)(self->n - self->off), 0);
@@ -55,7 +60,7 @@ static ar_poll echo_body(const echo_env *env, echo_frame *self, ar_cx *cx)
                 goto done; /* the peer went away mid-echo */
         }
         /* A stopping server ends the connection between two chunks. */
-        if (srv_draining(self->arg.srv))
+        if (self->stopping)
             break;
     }
 done:

@@ -61,6 +61,7 @@ typedef struct kv_frame {
     size_t sent;
     bool closing; /* close once the write buffer is sent */
     bool more;    /* complete requests are left in the read buffer */
+    bool stopping; /* srv_draining, read before the last replies were sent */
 } kv_frame;
 
 static void kv_frame_release(kv_frame *f)
@@ -183,6 +184,13 @@ static ar_poll kv_body(const kv_env *env, kv_frame *self, ar_cx *cx)
             self->more = run_requests(self, env);
             if (self->wbuf.oom)
                 goto end;
+            /* Read the flag before the replies go out: a client that has
+             * its reply knows this connection saw the server running, so
+             * its next request is still answered (then the connection is
+             * closed).  Read after, a stop signalled by that client once
+             * it had its reply could close the connection under its next
+             * request. */
+            self->stopping = srv_draining(self->arg.srv);
             for (self->sent = 0; self->sent < self->wbuf.len; self->sent += (size_t)self->io.res) {
                 size_t n = self->wbuf.len - self->sent;
                 ar_io_send(&self->io, self->arg.fd, self->wbuf.data + self->sent,
@@ -197,7 +205,7 @@ static ar_poll kv_body(const kv_env *env, kv_frame *self, ar_cx *cx)
         } while (self->more && !self->closing);
         if (self->closing)
             break;
-        if (self->rpos == self->rlen && srv_draining(self->arg.srv))
+        if (self->stopping && self->rpos == self->rlen)
             break; /* stopping, and no request is half-received */
     }
 end:
