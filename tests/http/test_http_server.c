@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -460,4 +461,37 @@ Test(http_server, sigterm_drains_open_connections, .timeout = 60)
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", s.root);
     cr_assert(system(cmd) == 0);
+}
+
+/* 10,000 connections open at once (or as many as RLIMIT_NOFILE allows),
+ * each with a request in flight: every one is answered. */
+Test(http_server, ten_thousand_connections, .timeout = 120)
+{
+    struct rlimit rl;
+    cr_assert(getrlimit(RLIMIT_NOFILE, &rl) == 0);
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl); /* the server, forked next, inherits it */
+    int n = 10000;
+    if (rl.rlim_cur < (rlim_t)n + 200)
+        n = (int)rl.rlim_cur - 200;
+    cr_assert(n >= 500, "RLIMIT_NOFILE is %llu", (unsigned long long)rl.rlim_cur);
+    srv s;
+    const char *extra[] = {"--max-conns", "20000", NULL};
+    srv_start(&s, extra);
+    int *fds = malloc(sizeof(int) * (size_t)n);
+    for (int i = 0; i < n; i++) {
+        fds[i] = connect_to(s.port);
+        cr_assert(fds[i] >= 0, "connection %d: %s", i, strerror(errno));
+        send_str(fds[i], "GET /hello HTTP/1.1\r\n\r\n");
+    }
+    char buf[512];
+    for (int i = 0; i < n; i++) {
+        ssize_t r = recv(fds[i], buf, sizeof buf - 1, 0);
+        cr_assert(r > 0, "connection %d: no answer", i);
+        buf[r] = '\0';
+        cr_assert(t_is(strstr(buf, "Hello, world!\n") != NULL), "connection %d: %s", i, buf);
+        close(fds[i]);
+    }
+    free(fds);
+    srv_stop(&s);
 }
