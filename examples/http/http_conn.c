@@ -80,8 +80,9 @@ static ar_poll send_poll(http_send *s, ar_cx *cx)
 
 /*
  * True once self->deadline has passed.  The sleep stays registered for
- * armed_deadline while the deadline moves on (it only moves later); when
- * it fires early it is re-armed for the current deadline.  So a keep-alive
+ * armed_deadline while the deadline moves later; when it fires before the
+ * current deadline it is re-armed for it (set_deadline disarms it when the
+ * deadline moves earlier).  So a keep-alive
  * connection answering many requests a second inserts a timer about once
  * per timeout, not once per request.
  */
@@ -126,7 +127,17 @@ static ar_poll send_or_deadline(http_conn *self, ar_cx *cx)
     return AR_READY;
 }
 
-static void set_deadline(http_conn *self, uint64_t ms) { self->deadline = ar_now_ms() + ms; }
+/* Move the deadline to ms from now.  Later than the armed sleep: it stays
+ * (deadline_passed re-arms it when it fires).  Earlier (the lingering close
+ * after an error): the sleep is dropped and armed afresh at the next wait. */
+static void set_deadline(http_conn *self, uint64_t ms)
+{
+    self->deadline = ar_now_ms() + ms;
+    if (self->armed && self->deadline < self->armed_deadline) {
+        ar_sleep_drop(&self->sleep);
+        self->armed = false;
+    }
+}
 
 /* ---- answering ------------------------------------------------------ */
 
