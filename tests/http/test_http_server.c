@@ -493,3 +493,32 @@ Test(http_server, ten_thousand_connections, .timeout = 120)
     free(fds);
     srv_stop(&s);
 }
+
+/* Expect: 100-continue: the interim answer comes before the body is sent,
+ * then the final one; a body refused by its length gets 413 at once. */
+Test(http_server, expect_100_continue, .timeout = 60)
+{
+    srv s;
+    const char *extra[] = {"--max-body", "100", NULL};
+    srv_start(&s, extra);
+    int fd = connect_to(s.port);
+    send_str(fd, "POST /body HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+    char buf[1024];
+    ssize_t r = recv(fd, buf, sizeof buf - 1, 0);
+    cr_assert(r > 0);
+    buf[r] = '\0';
+    T_STREQ(buf, "HTTP/1.1 100 Continue\r\n\r\n");
+    send_str(fd, "hello");
+    r = recv(fd, buf, sizeof buf - 1, 0);
+    cr_assert(r > 0);
+    buf[r] = '\0';
+    cr_assert(t_is(strstr(buf, "HTTP/1.1 200 OK\r\n") == buf && strstr(buf, "received 5 bytes\n")),
+              "%s", buf);
+    close(fd);
+    fd = connect_to(s.port);
+    send_str(fd, "POST /body HTTP/1.1\r\nContent-Length: 101\r\nExpect: 100-continue\r\n\r\n");
+    read_all(fd, buf, sizeof buf);
+    cr_assert(t_is(strstr(buf, "HTTP/1.1 413 ") == buf), "%s", buf);
+    close(fd);
+    srv_stop(&s);
+}
