@@ -37,6 +37,8 @@ apt_install() {
 base_deps() {
     apt_install gcc libc6-dev meson ninja-build pkg-config liburing-dev libjemalloc-dev \
         libcriterion-dev python3
+    # Issue 7's HTTP server: its parser, and curl for its end-to-end tests.
+    apt_install libhttp-parser-dev curl
 }
 
 # setup DIR [meson options...]: configure DIR once, reconfigure if options change.
@@ -132,6 +134,7 @@ cmd_build() {
 
 cmd_test() {
     base_deps
+    apt_install redis-tools  # kv server tests drive it with redis-cli (issue 7)
     local t0=$SECONDS
     log "normal build (debugoptimized, asserts on, jemalloc)"
     setup build -Dtests=enabled
@@ -174,8 +177,11 @@ cmd_test() {
 cmd_bench() {
     base_deps
     apt_install gnuplot-nox
+    apt_install redis-server redis-tools  # kv workload: the peer server and redis-benchmark
+    apt_install wrk nginx # http workload: the load generator and the peer
     log "release build (-O3, LTO, jemalloc)"
-    setup build-release --buildtype=release -Db_lto=true -Dtests=disabled -Dexamples=false
+    # examples on: the kv and http workloads run examples/kv/kv_server, examples/http/http_server
+    setup build-release --buildtype=release -Db_lto=true -Dtests=disabled -Dexamples=true
     ninja -C build-release
     python3 bench/run.py --build-dir build-release "$@"
 }
