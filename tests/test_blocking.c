@@ -338,8 +338,10 @@ Test(blocking, drop_while_it_runs_releases_the_result_once, .timeout = 30)
 
 /* ar_timeout over a blocking future: the future is dropped at the
  * deadline, the job's result released when it returns. */
+static _Atomic int slow_started;
 static void *sleep_1s(void *arg)
 {
+    atomic_store(&slow_started, 1);
     t_sleep_ms(1000);
     return arg;
 }
@@ -355,7 +357,9 @@ static ar_poll timed_poll(void *p, ar_cx *cx)
 {
     timed *self = p;
     AR_BEGIN(&self->co);
-    T_BG_EQ(ar_spawn_blocking_ex(NULL, sleep_1s, NULL, count_release, &self->b), 0);
+    /* self->b was spawned, and its job started, by the test: a job still
+     * queued at the deadline would be cancelled instead (ran = false), and
+     * under the chaos scheduler the pool thread may well start it late. */
     ar_timeout_init(&self->to, &ar_blocking_vt, &self->b, 20);
     AR_AWAIT(ar_timeout_poll(&self->to, cx));
     self->res = self->to.res;
@@ -367,6 +371,8 @@ Test(blocking, timeout_drops_a_slow_job_future, .timeout = 30)
 {
     ar_rt *rt = rt_pool(1, 2, 0, 0);
     static timed t;
+    T_OK(ar_spawn_blocking_ex(rt, sleep_1s, NULL, count_release, &t.b));
+    T_WAIT_UNTIL(atomic_load(&slow_started) == 1);
     double t0 = t_now_s();
     T_OK(ar_block_on(rt, &timed_vt, &t));
     T_EQ_INT(t.res, -ETIMEDOUT);
