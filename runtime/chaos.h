@@ -28,7 +28,8 @@
  * seeds its PRNG from splitmix(seed + k), so a seed replays the decisions
  * each thread makes; which thread reaches which hook first still depends
  * on the OS, so a replay reproduces a failure often, not always.
- * AR_CHAOS_RATE=<per mille> (default 40) sets how often a hook acts.
+ * AR_CHAOS_RATE=<per mille> (default 40) sets how often a hook acts;
+ * AR_CHAOS_VERBOSE=1 makes processes that inherited the seed print it too.
  */
 #ifndef AR_RUNTIME_CHAOS_H
 #define AR_RUNTIME_CHAOS_H
