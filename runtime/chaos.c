@@ -53,29 +53,27 @@ static inline uint64_t draw(void)
     return x * 0x2545F4914F6CDD1DULL;
 }
 
-/* Written with write(2) only: also called from signal handlers. */
+/* Written with write(2) only: also called from signal handlers.
+ * "asyncrt chaos: seed N WHY (replay: AR_CHAOS_SEED=N)" */
 static void print_seed(const char *why)
 {
-    char buf[128];
-    char digits[24];
+    char num[24], buf[160];
     int n = 0;
     uint64_t v = seed;
+    char rev[24];
     do {
-        digits[n++] = (char)('0' + v % 10);
+        rev[n++] = (char)('0' + v % 10);
         v /= 10;
     } while (v);
+    for (int i = 0; i < n; i++)
+        num[i] = rev[n - 1 - i];
+    num[n] = 0;
+    const char *parts[] = {"asyncrt chaos: seed ", num, " ", why, " (replay: AR_CHAOS_SEED=", num,
+                           ")\n"};
     size_t len = 0;
-    const char *pre = "asyncrt chaos: seed ";
-    for (const char *p = pre; *p; p++)
-        buf[len++] = *p;
-    while (n)
-        buf[len++] = digits[--n];
-    const char *mid = " (replay: AR_CHAOS_SEED=<seed>) ";
-    for (const char *p = mid; *p; p++)
-        buf[len++] = *p;
-    for (const char *p = why; *p && len < sizeof buf - 1; p++)
-        buf[len++] = *p;
-    buf[len++] = '\n';
+    for (size_t k = 0; k < sizeof parts / sizeof parts[0]; k++)
+        for (const char *p = parts[k]; *p && len < sizeof buf; p++)
+            buf[len++] = *p;
     ssize_t w = write(2, buf, len);
     (void)w;
 }

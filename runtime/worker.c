@@ -144,8 +144,11 @@ void ar__schedule(ar_task *e, bool is_yield)
      * queue (and, when it is full, overflow to the injection queue). */
     if (is_yield || !w->lifo_enabled || AR__CHAOS_COIN(AR__CHAOS_WAKE_NO_LIFO)) {
         ar__queue_push_back(&w->queue, e, &rt->inject);
-        /* A lone yielding task needs no helper. */
-        should_notify = ar__queue_len(&w->queue) > 1;
+        /* A lone yielding task needs no helper: this worker runs it next.
+         * A woken one (LIFO slot off or skipped) may wait behind a long
+         * poll here, so an idle worker is told, as Tokio does (the chaos
+         * build found metrics' hog leaving one such task unrun for 20 s). */
+        should_notify = !is_yield || ar__queue_len(&w->queue) > 1;
     } else {
         ar_task *prev = w->lifo;
         w->lifo = e;
