@@ -120,6 +120,7 @@ cmd_build() {
 
 cmd_test() {
     base_deps
+    apt_install spin # model checking (tests/model, suite `model`)
     local t0=$SECONDS
     log "normal build (debugoptimized, asserts on, jemalloc)"
     setup build -Dtests=enabled
