@@ -296,7 +296,7 @@ int ar__call_spawn(ar_rt *rt, ar_call_hdr *h, ar_join *join)
     /* A frame or env that needs more alignment than a task gives cannot
      * run as a task (its body would see misaligned members). */
     if (h->vt->align <= TASK_FUTURE_ALIGN)
-        rc = ar_spawn(rt, fvt, h, join);
+        rc = ar_spawn_at(rt, fvt, h, join, h->vt->name, NULL);
     /* ar_spawn copied the started future into the task, which took over its
      * borrow (or env); the caller's copy is abandoned, never dropped. */
     if (rc)

@@ -11,6 +11,7 @@
 #include "asyncrt/future.h"
 #include "asyncrt/runtime.h"
 #include "asyncrt/metrics.h"
+#include "asyncrt/task_dump.h"
 #include "asyncrt/oneshot.h"
 #include "asyncrt/notify.h"
 #include "asyncrt/mpsc.h"

@@ -4,6 +4,7 @@
 #include "owned.h"
 
 #include <errno.h>
+#include <string.h>
 
 #include "alloc.h"
 #include "task.h"
@@ -20,6 +21,8 @@ void ar__shard_init(ar__shard *s, struct ar_rt *rt, bool shared)
     ar__spin_init(&s->lock);
     s->len = s->cap = s->swept_len = 0;
     s->slots = NULL;
+    s->info = NULL;
+    s->info_cap = 0;
 }
 
 static inline void lock(ar__shard *s)
@@ -40,6 +43,8 @@ static void remove_at(ar__shard *s, uint32_t i)
     s->slots[i] = last;
     last->owned_idx = i;
     t->owned_idx = AR__OWNED_NONE;
+    if (s->info)
+        s->info[i] = s->info[s->len];
 }
 
 /* Drop the entries of finished tasks (lock held for the shared shard).  A
@@ -71,7 +76,24 @@ static int grow(ar__shard *s)
     return 0;
 }
 
-int ar__shard_insert(ar__shard *s, ar_task *t)
+/* Bring the side table to the slots' capacity (lock held for the shared
+ * shard); it is created by the first insert that has something to record,
+ * and entries of tasks registered before that are empty. */
+static int ensure_info(ar__shard *s)
+{
+    if (s->info_cap == s->cap)
+        return 0;
+    ar__task_info *ni = ar__realloc_big(s->info, (size_t)s->info_cap * sizeof *ni,
+                                        (size_t)s->cap * sizeof *ni);
+    if (!ni)
+        return -ENOMEM;
+    memset(ni + s->info_cap, 0, (size_t)(s->cap - s->info_cap) * sizeof *ni);
+    s->info = ni;
+    s->info_cap = s->cap;
+    return 0;
+}
+
+int ar__shard_insert(ar__shard *s, ar_task *t, const ar__task_info *info)
 {
     int rc = 0;
     lock(s);
@@ -92,6 +114,11 @@ int ar__shard_insert(ar__shard *s, ar_task *t)
         if (rc)
             goto out;
     }
+    bool want_info = info && (info->name || info->site);
+    if ((want_info || s->info) && (rc = ensure_info(s)))
+        goto out;
+    if (s->info)
+        s->info[s->len] = want_info ? *info : (ar__task_info){NULL, NULL};
     t->owned_idx = s->len;
     s->slots[s->len++] = t;
 out:
@@ -150,6 +177,9 @@ ar_task *ar__shard_pop(ar__shard *s)
 void ar__shard_destroy(ar__shard *s)
 {
     ar__free_big(s->slots, (size_t)s->cap * sizeof *s->slots);
+    ar__free_big(s->info, (size_t)s->info_cap * sizeof *s->info);
     s->slots = NULL;
+    s->info = NULL;
+    s->info_cap = 0;
     s->cap = s->len = 0;
 }

@@ -19,6 +19,12 @@
  * Invariants: slots[i]->owned_idx == i for i < len; a task not in the
  * registry has owned_idx == AR__OWNED_NONE.  Once `closed`, inserts fail
  * with -ESHUTDOWN.
+ *
+ * Task info for the dump (task_dump.c): `info`, when not NULL, runs parallel
+ * to `slots` (info[i] describes slots[i], same capacity) and moves with it.
+ * It is allocated on the first insert that has a name or site to keep (and
+ * brought to cap by the next insert after slots grew), so a
+ * runtime that never names a task nor records sites pays nothing for it.
  */
 #ifndef AR_RUNTIME_OWNED_H
 #define AR_RUNTIME_OWNED_H
@@ -39,11 +45,19 @@ typedef struct ar__shard {
     uint32_t len, cap;
     uint32_t swept_len; /* len after the last sweep */
     struct ar_task **slots;
+    struct ar__task_info *info; /* NULL, or info_cap entries parallel to slots */
+    uint32_t info_cap;          /* >= len whenever info != NULL */
 } ar__shard;
 
+/* What the task dump shows of a task besides its state; static strings. */
+typedef struct ar__task_info {
+    const char *name; /* NULL: the future type's name (vt->name) */
+    const char *site; /* "file:line" of the spawn, or NULL */
+} ar__task_info;
+
 void ar__shard_init(ar__shard *s, struct ar_rt *rt, bool shared);
-/* 0, -ENOMEM, -ESHUTDOWN. */
-int ar__shard_insert(ar__shard *s, struct ar_task *t);
+/* 0, -ENOMEM, -ESHUTDOWN.  info may be NULL (nothing to record). */
+int ar__shard_insert(ar__shard *s, struct ar_task *t, const ar__task_info *info);
 /* Remove t if registered; true if it was (the caller now owns the
  * registry's reference).  Worker shards: owner thread only. */
 bool ar__shard_remove(ar__shard *s, struct ar_task *t);

@@ -66,6 +66,7 @@ typedef struct ar_worker {
     ar__reactor *reactor;  /* never NULL once ar_rt_new returned; written before the
                             * thread starts, immutable until it exits */
     ar__wmetrics m;        /* written by the owner, read by anyone */
+    uint64_t dump_seen;    /* owner: the last task dump request answered */
     /* Shared with other threads. */
     ar__parker parker;     /* owner parks, anyone unparks */
     _Alignas(64) ar__queue queue; /* stealers read and CAS head */
@@ -80,6 +81,14 @@ struct ar_rt {
     uint32_t nworkers;        /* worker structs: 1 for current-thread */
     uint32_t nthreads;        /* threads started: 0 for current-thread */
     _Atomic bool shutdown;    /* written once by ar_rt_shutdown; read by all */
+    /* Task dump requests (task_dump.c): dump_req is written by the
+     * requester (under dump_mu) before it bumps dump_gen with Release;
+     * workers load dump_gen every tick (relaxed, next to shutdown's
+     * cache line) and, when it moved, dump_req with Acquire. */
+    _Atomic uint64_t dump_gen;
+    struct ar__dump_req *_Atomic dump_req;
+    pthread_mutex_t dump_mu;
+    bool task_sites;          /* ar_rt_opts.task_sites; immutable */
     bool shut_done;           /* under shutdown_mu */
     pthread_mutex_t shutdown_mu;
     _Atomic bool driving;     /* current-thread: a block_on is running */

@@ -94,6 +94,7 @@ static void rt_destroy(ar_rt *rt)
     ar__idle_destroy(&rt->idle);
     ar__inject_destroy(&rt->inject);
     pthread_mutex_destroy(&rt->shutdown_mu);
+    pthread_mutex_destroy(&rt->dump_mu);
     ar__blocking_unref(rt->blocking); /* freed now, or by its last thread */
     free_aligned(rt, sizeof *rt);
 }
@@ -217,6 +218,7 @@ int ar_rt_new(ar_rt **out, const ar_rt_opts *opts)
     if (!rt)
         return -ENOMEM;
     rt->flavor = opts->flavor;
+    rt->task_sites = opts->task_sites;
     rt->nworkers = nworkers;
     rt->nthreads = 0;
     atomic_init(&rt->shutdown, false);
@@ -224,6 +226,9 @@ int ar_rt_new(ar_rt **out, const ar_rt_opts *opts)
     atomic_init(&rt->drop_done, false);
     rt->shut_done = false;
     pthread_mutex_init(&rt->shutdown_mu, NULL);
+    atomic_init(&rt->dump_gen, 0);
+    atomic_init(&rt->dump_req, NULL);
+    pthread_mutex_init(&rt->dump_mu, NULL);
     ar__spin_init(&rt->blockers_lock);
     rt->blockers = NULL;
     ar__shard_init(&rt->ext_shard, rt, true);
@@ -241,6 +246,7 @@ int ar_rt_new(ar_rt **out, const ar_rt_opts *opts)
         w->rt = rt;
         w->index = i;
         w->lifo_enabled = true;
+        w->dump_seen = 0;
         atomic_init(&w->stopped, false);
         ar__parker_init(&w->parker);
         ar__queue_init(&w->queue);
@@ -357,7 +363,8 @@ ar_rt *ar_rt_current(void)
     return w ? w->rt : ar__tls_rt;
 }
 
-int ar_spawn(ar_rt *rt, const ar_future_vt *vt, const void *fut, ar_join *join)
+int ar_spawn_at(ar_rt *rt, const ar_future_vt *vt, const void *fut, ar_join *join,
+                const char *name, const char *site)
 {
     if (join) {
         join->task = NULL;
@@ -378,7 +385,9 @@ int ar_spawn(ar_rt *rt, const ar_future_vt *vt, const void *fut, ar_join *join)
     if (atomic_load_explicit(&rt->shutdown, memory_order_seq_cst)) {
         err = -ESHUTDOWN;
     } else {
-        ar_task *t = ar__task_new(local ? &w->shard : &rt->ext_shard, vt, fut, join != NULL, &err);
+        ar__task_info info = {.name = name, .site = rt->task_sites ? site : NULL};
+        ar_task *t = ar__task_new(local ? &w->shard : &rt->ext_shard, vt, fut, join != NULL,
+                                  &info, &err);
         if (t) {
             if (local)
                 AR__COUNT(w->m.spawned);
@@ -392,6 +401,13 @@ int ar_spawn(ar_rt *rt, const ar_future_vt *vt, const void *fut, ar_join *join)
     if (!local)
         ar__remote_exit(g);
     return err;
+}
+
+/* The function behind the ar_spawn macro (asyncrt/runtime.h), for callers
+ * that take its address or write (ar_spawn)(...). */
+int(ar_spawn)(ar_rt *rt, const ar_future_vt *vt, const void *fut, ar_join *join)
+{
+    return ar_spawn_at(rt, vt, fut, join, NULL, NULL);
 }
 
 static int block_on_thread(ar_rt *rt, const ar_future_vt *vt, void *fut)

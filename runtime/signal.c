@@ -11,22 +11,23 @@
  *            listener takes them all with an exchange (acquire).  So a
  *            listener that finds no bit and then waits for a byte cannot
  *            miss a delivery: the bit was set before the byte was written.
- *   rfd/wfd  the slot's pipe, created under `mu` before the slot's first
+ *   rfd/wfd  the slot's socket pair, created under `mu` before the slot's first
  *            mask store (release) and never closed or changed afterwards:
  *            a handler that read an old mask can at worst write a stale
- *            byte into a pipe that now serves another listener, which then
- *            sees no bit of its own and waits again.
+ *            byte into a socket that now serves another listener, which
+ *            then sees no bit of its own and waits again.
  *   used     under `mu` only.
  * Stale bits from a previous listener are cleared when a slot is claimed,
  * and a listener only takes the bits of its own mask.
  *
- * Known gap (review of 2026-11-23, not reproduced): a listener dropped
- * while its read of the pipe is in flight, off the worker that owns that
- * read, leaves the read live until the owner processes the cancel.  If the
- * slot is claimed again in that window and a signal arrives, the old read
- * can take the new listener's wake-up byte; the new listener then sees the
- * signal only at its next poll.  The fix is to wait for readiness
- * (POLL_ADD) instead of reading, so that a stale wait consumes nothing.
+ * Waiting: the listener waits for the slot's socket to hold a byte with a
+ * peeking recv (MSG_PEEK), then drains the socket itself with
+ * non-blocking recvs on its own thread.  A wait consumes nothing, so a
+ * listener dropped while its wait is still in flight on another worker's
+ * ring (the cancel reaches that ring later) cannot swallow the byte meant
+ * for the slot's next listener: that stale wait completes, or is
+ * cancelled, with the byte left in place.  (A socket pair and not a pipe:
+ * pipes cannot be peeked.)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +36,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "asyncrt/signal.h"
@@ -62,7 +64,7 @@ static void on_signal(int signo)
         if (!(atomic_load_explicit(&s->mask, memory_order_acquire) & bit))
             continue;
         atomic_fetch_or_explicit(&s->pending, bit, memory_order_release);
-        /* Non-blocking: a full pipe is readable already. */
+        /* Non-blocking: a full socket is readable already. */
         ssize_t n = write(s->wfd, "s", 1);
         (void)n;
     }
@@ -132,12 +134,12 @@ int ar_signal_init(ar_signal *s, int signo)
     sig_slot *sl = idx >= 0 ? &slots[idx] : NULL;
     if (rc == 0 && sl && !sl->created) {
         int fds[2];
-        if (pipe2(fds, O_CLOEXEC) != 0) {
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
             rc = errno == ENFILE ? -EMFILE : -errno;
         } else {
             /* The handler's end never blocks; the reactor's end stays
              * blocking so that io_uring waits for data instead of
-             * answering -EAGAIN. */
+             * answering -EAGAIN (the drain asks for MSG_DONTWAIT). */
             (void)fcntl(fds[1], F_SETFL, O_NONBLOCK);
             sl->rfd = fds[0];
             sl->wfd = fds[1];
@@ -193,7 +195,7 @@ ar_poll ar_signal_poll(ar_signal *s, ar_cx *cx)
             return AR_READY;
         }
         if (!s->reading) {
-            ar_io_read(&s->io, sl->rfd, s->buf, sizeof s->buf, -1);
+            ar_io_recv(&s->io, sl->rfd, s->buf, sizeof s->buf, MSG_PEEK);
             s->reading = 1;
         }
         if (ar_io_poll(&s->io, cx) == AR_PENDING)
@@ -206,6 +208,12 @@ ar_poll ar_signal_poll(ar_signal *s, ar_cx *cx)
             s->res = (int)r;
             return AR_READY;
         }
+        /* Take the bytes now that they told us to look.  Bits set after
+         * this drain come with a byte written after it, which the next
+         * wait sees; bits set before it are taken by the exchange above
+         * on the next turn of the loop. */
+        while (r > 0 && recv(sl->rfd, s->buf, sizeof s->buf, MSG_DONTWAIT) > 0)
+            ;
     }
 }
 

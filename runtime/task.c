@@ -12,7 +12,7 @@
 #include "rt.h"
 
 ar_task *ar__task_new(ar__shard *shard, const ar_future_vt *vt, const void *fut, bool joinable,
-                      int *err)
+                      const ar__task_info *info, int *err)
 {
     ar_task *t = ar__alloc(ar__task_alloc_size(vt));
     if (!t) {
@@ -31,7 +31,7 @@ ar_task *ar__task_new(ar__shard *shard, const ar_future_vt *vt, const void *fut,
     t->shard = shard;
     t->join_waker = AR_WAKER_NONE;
     memcpy(t->future, fut, vt->size);
-    int rc = ar__shard_insert(shard, t);
+    int rc = ar__shard_insert(shard, t, info);
     if (rc) {
         ar__free(t, ar__task_alloc_size(vt));
         *err = rc;

@@ -22,6 +22,7 @@
 #include "state.h"
 
 struct ar__shard;
+struct ar__task_info;
 struct ar_worker;
 
 struct ar_task {
@@ -70,7 +71,7 @@ static inline size_t ar__task_alloc_size(const ar_future_vt *vt)
  * task starts RUNNING: schedule it as ar__entry_running(t).
  * Returns NULL with *err set (-ENOMEM, -ESHUTDOWN). */
 ar_task *ar__task_new(struct ar__shard *shard, const ar_future_vt *vt, const void *fut,
-                      bool joinable, int *err);
+                      bool joinable, const struct ar__task_info *info, int *err);
 
 /* Poll the task of a run-queue entry (owning the entry's reference) with
  * cx (budget and worker set by the caller).  Handles completion,

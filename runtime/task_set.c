@@ -56,7 +56,8 @@ static int grow(ar_task_set *s)
     return 0;
 }
 
-int ar_task_set_spawn(ar_task_set *s, const ar_future_vt *vt, const void *fut, uint64_t *id)
+int ar_task_set_spawn_at(ar_task_set *s, const ar_future_vt *vt, const void *fut, uint64_t *id,
+                         const char *name, const char *site)
 {
     if (!live(s) || !vt)
         return -EINVAL;
@@ -66,7 +67,7 @@ int ar_task_set_spawn(ar_task_set *s, const ar_future_vt *vt, const void *fut, u
     if (rc)
         return rc;
     ar__task_set_entry *e = &s->entries[s->len];
-    rc = ar_spawn(s->rt, vt, fut, &e->h);
+    rc = ar_spawn_at(s->rt, vt, fut, &e->h, name, site);
     if (rc)
         return rc;
     e->id = s->next_id++;
@@ -74,6 +75,12 @@ int ar_task_set_spawn(ar_task_set *s, const ar_future_vt *vt, const void *fut, u
     if (id)
         *id = e->id;
     return 0;
+}
+
+/* The function behind the ar_task_set_spawn macro. */
+int(ar_task_set_spawn)(ar_task_set *s, const ar_future_vt *vt, const void *fut, uint64_t *id)
+{
+    return ar_task_set_spawn_at(s, vt, fut, id, NULL, NULL);
 }
 
 uint32_t ar_task_set_len(const ar_task_set *s) { return live(s) ? s->len : 0; }

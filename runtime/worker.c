@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "rt.h"
+#include "task_dump.h"
 #include "task.h"
 #include "thread_waker.h"
 
@@ -274,6 +275,7 @@ static void park(ar_worker *w)
         notify_if_work_pending(rt);
     while (!is_shutdown(rt)) {
         park_wait(w, park_timeout_ns(w));
+        ar__dump_serve(w); /* a dump request unparks us without work */
         process_timers(w);
         if (has_local_work(w)) {
             /* Unparked for our own reasons: leave the sleepers ourselves.
@@ -346,9 +348,11 @@ void *ar__worker_main(void *arg)
     if (w->reactor && ar__reactor_enable(w->reactor) == 0)
         ar__tls_reactor = w->reactor;
     while (!is_shutdown(rt)) {
+        ar__dump_serve(w);
         if (!tick(w))
             park(w);
     }
+    ar__dump_serve(w); /* a request published before we stop gets its answer */
     if (w->searching) {
         w->searching = false;
         ar__idle_from_searching(&rt->idle);
@@ -379,6 +383,7 @@ int ar__worker_block_on(ar_worker *w, const ar_future_vt *vt, void *fut,
             rc = -ECANCELED; /* shut down from another thread meanwhile */
             break;
         }
+        ar__dump_serve(w);
         if (ar__thread_waker_take(tw)) {
             ar_cx cx = {.waker = ar__thread_waker_get(tw), .budget = AR_COOP_BUDGET, .worker = NULL};
             if (vt->poll(fut, &cx) == AR_READY)

@@ -83,6 +83,11 @@ typedef struct ar_rt_opts {
     uint32_t max_blocking_threads;
     uint32_t blocking_keep_alive_ms;
     uint32_t blocking_shutdown_timeout_ms;
+    /* Record where each task was spawned (file:line), for the task dump
+     * (asyncrt/task_dump.h).  Costs 16 bytes per live task in a side table
+     * and one store per spawn; off by default.  Names given to
+     * ar_spawn_named are kept either way. */
+    bool task_sites;
 } ar_rt_opts;
 
 /* Fill opts with the defaults: multi-thread, one worker per online CPU,
@@ -161,6 +166,28 @@ typedef struct ar_join {
  * -ESHUTDOWN (runtime shut down), -ENOMEM (the runtime stays usable).
  */
 AR_EXTERN int ar_spawn(ar_rt *rt, const ar_future_vt *vt, const void *fut, ar_join *join);
+
+/*
+ * ar_spawn with a name and a spawn site for the task dump
+ * (asyncrt/task_dump.h).  Both strings must outlive the task (string
+ * literals do); either may be NULL.  The dump shows the future type's name
+ * (vt->name) when name is NULL, and the site only when the runtime was
+ * created with ar_rt_opts.task_sites.
+ *
+ * ar_spawn and ar_spawn_named are macros over it that pass the caller's
+ * file:line, so every spawn site is known at no cost to the caller;
+ * `(ar_spawn)(...)` still calls the plain function (no site).
+ */
+AR_EXTERN int ar_spawn_at(ar_rt *rt, const ar_future_vt *vt, const void *fut, ar_join *join,
+                          const char *name, const char *site);
+
+#define AR__STR2(x) #x
+#define AR__STR(x) AR__STR2(x)
+/* "file.c:123" of the line it is written on. */
+#define AR_SITE __FILE__ ":" AR__STR(__LINE__)
+#define ar_spawn(rt, vt, fut, join) ar_spawn_at((rt), (vt), (fut), (join), NULL, AR_SITE)
+#define ar_spawn_named(rt, name, vt, fut, join)                                  \
+    ar_spawn_at((rt), (vt), (fut), (join), (name), AR_SITE)
 
 /*
  * Await the task from inside another future.  When AR_READY, *res is:

@@ -18,10 +18,11 @@
  *
  * How: the first listener of a signal installs a process-wide handler
  * (sigaction, SA_RESTART) that marks the signal pending in every listener
- * of it and writes a byte to that listener's pipe; the listener waits by
- * reading its pipe through the reactor.  Like Tokio, the handler stays
+ * of it and writes a byte to that listener's socket (a socket pair); the
+ * listener waits for the byte through the reactor with a peeking recv, then
+ * drains it.  Like Tokio, the handler stays
  * installed for the life of the process: once a program has listened for
- * SIGINT, a SIGINT nobody listens for no longer terminates it.  Pipes are
+ * SIGINT, a SIGINT nobody listens for no longer terminates it.  Sockets are
  * created on first use and reused by later listeners, never closed, so a
  * handler can never write into a descriptor that was closed and reused
  * (AR_SIGNAL_MAX listeners at once, two descriptors each at most).
@@ -52,9 +53,9 @@ typedef struct ar_signal {
     int slot;       /* private: listener slot, -1 when none */
     uint64_t mask;  /* private: the signals listened for (bit signo-1) */
     uint64_t got;   /* private: delivered, not yet reported */
-    ar_io io;       /* private: the read of the slot's pipe */
+    ar_io io;       /* private: the wait on the slot's socket */
     int reading;    /* private: io is in flight */
-    unsigned char buf[32]; /* private: bytes drained from the pipe */
+    unsigned char buf[32]; /* private: bytes drained from the socket */
 } ar_signal;
 
 /*
@@ -62,7 +63,7 @@ typedef struct ar_signal {
  * inert: poll gives res = the error, drop does nothing):
  *   -EINVAL   signo out of 1..64, or one that cannot be listened for;
  *   -EMFILE   AR_SIGNAL_MAX listeners exist already, or no descriptor
- *             was left for the listener's pipe;
+ *             was left for the listener's socket pair;
  *   -errno    sigaction failed.
  */
 AR_EXTERN int ar_signal_init(ar_signal *s, int signo);
@@ -72,7 +73,7 @@ AR_EXTERN int ar_signal_init(ar_signal *s, int signo);
 AR_EXTERN int ar_signal_add(ar_signal *s, int signo);
 
 /* AR_READY with s->res = the next signal delivered, or -errno (the error
- * of init, -ENOSYS without a reactor, an error reading the pipe). */
+ * of init, -ENOSYS without a reactor, an error reading the socket). */
 AR_EXTERN ar_poll ar_signal_poll(ar_signal *s, ar_cx *cx);
 
 /* Stop listening and free the slot.  Safe in any state, idempotent. */

@@ -77,6 +77,14 @@ AR_EXTERN int ar_task_set_init(ar_task_set *s, ar_rt *rt, size_t out_size);
  */
 AR_EXTERN int ar_task_set_spawn(ar_task_set *s, const ar_future_vt *vt, const void *fut,
                                 uint64_t *id);
+/* The same with a name and site for the task dump (see ar_spawn_at);
+ * ar_task_set_spawn and ar_task_set_spawn_named are macros over it that
+ * pass the caller's file:line. */
+AR_EXTERN int ar_task_set_spawn_at(ar_task_set *s, const ar_future_vt *vt, const void *fut,
+                                   uint64_t *id, const char *name, const char *site);
+#define ar_task_set_spawn(s, vt, fut, id) ar_task_set_spawn_at((s), (vt), (fut), (id), NULL, AR_SITE)
+#define ar_task_set_spawn_named(s, name, vt, fut, id)                            \
+    ar_task_set_spawn_at((s), (vt), (fut), (id), (name), AR_SITE)
 
 /* Tasks in the set (running, or finished and not yet taken by next_poll). */
 AR_EXTERN uint32_t ar_task_set_len(const ar_task_set *s);
