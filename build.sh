@@ -8,6 +8,8 @@
 #                              (bench/run.py ARGS: workload filter, --quick,
 #                              --no-peers, ...)
 #   ./build.sh build           just configure and build (debugoptimized)
+#   ./build.sh fuzz            build and run every libFuzzer target for
+#                              FUZZ_SECONDS each (default 20; test runs it too)
 #
 # Each installs what is missing first (Debian/Ubuntu, as root or with sudo).
 set -euo pipefail
@@ -144,11 +146,38 @@ cmd_test() {
     ninja -C build-tiny
     run_tests build-tiny --suite stress
 
+    fuzz_step
+
     log "packaging: meson subproject and pkg-config consumers"
     packaging_tests
 
     log "done in $((SECONDS - t0)) s"
     echo "tests: ${total_ok} passed, ${total_fail} failed"
+    [ "$total_fail" -eq 0 ]
+}
+
+# --- fuzz (issue 8) ---------------------------------------------------------
+# Every libFuzzer target (meson suite `fuzz`: the runtime's fuzz/ and the
+# example servers' parsers) in a clang build with ASan+UBSan, the library
+# instrumented for coverage; each runs FUZZ_SECONDS (default 20) from its
+# seed corpus.  `FUZZ_SECONDS=600 ./build.sh fuzz` is the longer run.
+fuzz_step() {
+    apt_install clang libclang-rt-14-dev
+    local secs=${FUZZ_SECONDS:-20}
+    log "fuzz: every libFuzzer target for ${secs} s (FUZZ_SECONDS)"
+    CC=clang setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
+        -Dallocator=system -Dtests=disabled -Dbench=false -Dexamples=true
+    ninja -C build-fuzz
+    # libFuzzer takes the last -max_total_time it is given; meson's timeout
+    # (120 s per target) grows with the run.
+    run_tests build-fuzz --suite fuzz --test-args="-max_total_time=${secs}" \
+        --timeout-multiplier $(( secs / 20 + 1 ))
+}
+
+cmd_fuzz() {
+    base_deps
+    fuzz_step
+    echo "fuzz: ${total_ok} passed, ${total_fail} failed"
     [ "$total_fail" -eq 0 ]
 }
 
@@ -165,5 +194,6 @@ case "${1:-}" in
     test) shift; cmd_test "$@" ;;
     bench) shift; cmd_bench "$@" ;;
     build) shift; cmd_build "$@" ;;
-    *) echo "usage: $0 test | bench [workload...] [--quick] [--no-peers] | build" >&2; exit 2 ;;
+    fuzz) shift; cmd_fuzz "$@" ;;
+    *) echo "usage: $0 test | bench [workload...] [--quick] [--no-peers] | build | fuzz" >&2; exit 2 ;;
 esac
