@@ -1,0 +1,123 @@
+/*
+ * examples/common/test_net.h - blocking client helpers for the example
+ * servers' end-to-end tests: connect, write all, read exactly / until EOF,
+ * each bounded by a receive timeout so a broken server fails the test
+ * instead of hanging it.
+ */
+#ifndef EXAMPLES_TEST_NET_H
+#define EXAMPLES_TEST_NET_H
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Seconds a blocking read waits before the helper reports -ETIMEDOUT. */
+#define TN_RECV_TIMEOUT_S 20
+
+/* A connected TCP socket to ip:port (IPv4 or IPv6), or -errno. */
+static inline int tn_connect(const char *ip, uint16_t port)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    socklen_t len;
+    struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, ip, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons(port);
+        len = sizeof *a4;
+    } else if (inet_pton(AF_INET6, ip, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons(port);
+        len = sizeof *a6;
+    } else {
+        return -EINVAL;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    struct timeval tv = {TN_RECV_TIMEOUT_S, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (connect(fd, (struct sockaddr *)&ss, len) < 0) {
+        int err = -errno;
+        close(fd);
+        return err;
+    }
+    return fd;
+}
+
+/* Write all of buf; 0 or -errno. */
+static inline int tn_write_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return n < 0 ? -errno : -EIO;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static inline int tn_write_str(int fd, const char *s) { return tn_write_all(fd, s, strlen(s)); }
+
+/* Read exactly len bytes: len, fewer at EOF, or -errno (-EAGAIN: timed
+ * out). */
+static inline ssize_t tn_read_exact(int fd, void *buf, size_t len)
+{
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = recv(fd, (char *)buf + got, len - got, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    return (ssize_t)got;
+}
+
+/* Read until EOF (or cap bytes): the count, or -errno. */
+static inline ssize_t tn_read_to_eof(int fd, void *buf, size_t cap)
+{
+    size_t got = 0;
+    for (;;) {
+        char scratch[4096];
+        char *dst = got < cap ? (char *)buf + got : scratch;
+        size_t room = got < cap ? cap - got : sizeof scratch;
+        ssize_t n = recv(fd, dst, room, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        if (n == 0)
+            return (ssize_t)got;
+        if (got < cap)
+            got += (size_t)n;
+    }
+}
+
+static inline void tn_sleep_ms(unsigned ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
+    }
+}
+
+#endif

@@ -1,0 +1,243 @@
+/*
+ * examples/common/test_server.c - the server skeleton in-process: start and
+ * stop, IPv4 and IPv6 clients, the connection cap, graceful stop with a
+ * connection mid-request, the timeout that drops idle connections, and
+ * the environment freed only once its borrows are gone.
+ *
+ * The handler under test answers each line it reads with "<line>\n" and,
+ * once the server drains, ends its connection after the current line: a
+ * request boundary that the test controls byte by byte.
+ */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "server.h"
+#include "test_net.h"
+
+typedef struct line_env {
+    atomic_int *dropped; /* set by env_drop: the environment was freed */
+    const atomic_int *calls_seen;
+} line_env;
+
+typedef struct line_frame {
+    ar_co co;
+    srv_conn arg;
+    ar_unit out;
+    ar_recv_stream rs;
+    ar_io io;
+    int64_t len;
+    bool last;
+    char buf[256];
+} line_frame;
+
+static void line_frame_drop(line_frame *f)
+{
+    ar_recv_stream_drop(&f->rs);
+    ar_io_drop(&f->io);
+}
+static void line_env_drop(line_env *e) { atomic_store(e->dropped, 1); }
+
+AR_CLOSURE(liner, AR_FN, line_env, line_frame, line_body, line_frame_drop, line_env_drop);
+
+static ar_poll line_body(const line_env *env, line_frame *self, ar_cx *cx)
+{
+    (void)env;
+    AR_BEGIN(&self->co);
+    ar_recv_stream_init(&self->rs, self->arg.fd);
+    for (;;) {
+        /* One byte at a time keeps the line logic trivial. */
+        AR_AWAIT(ar_recv_stream_next(&self->rs, cx, self->buf + self->len, 1));
+        if (self->rs.res <= 0)
+            break;
+        if (self->buf[self->len++] != '\n' && self->len < (int64_t)sizeof self->buf)
+            continue;
+        /* Decide before answering: a client that got its answer knows the
+         * flag was read before (the tests rely on that ordering). */
+        self->last = srv_draining(self->arg.srv);
+        ar_io_send(&self->io, self->arg.fd, self->buf, (size_t)self->len, 0);
+        AR_AWAIT(ar_io_poll(&self->io, cx));
+        if (self->io.res != self->len || self->last)
+            break;
+        self->len = 0;
+    }
+    ar_recv_stream_drop(&self->rs);
+    AR_END;
+}
+
+static atomic_int g_dropped;
+static liner g_liner;
+static srv g_srv;
+
+static void start(uint32_t max_conns, uint32_t timeout_ms)
+{
+    atomic_store(&g_dropped, 0);
+    g_liner = AR_CLOSURE_NEW(liner, {.dropped = &g_dropped});
+    srv_opts o;
+    srv_opts_init(&o);
+    o.handle_signals = false;
+    o.workers = 2;
+    o.max_conns = max_conns;
+    o.shutdown_timeout_ms = timeout_ms;
+    o.reject_msg = "full\n";
+    o.name = "test_server";
+    int rc = srv_start(&g_srv, &o, &g_liner.base);
+    cr_assert_eq(rc, 0, "srv_start: %s", ar_strerror(rc));
+    cr_assert_neq(srv_port(&g_srv), 0);
+}
+
+/* Send a line and check it comes back. */
+static void roundtrip(int fd, const char *line)
+{
+    cr_assert_eq(tn_write_str(fd, line), 0);
+    char got[256] = {0};
+    size_t n = strlen(line);
+    cr_assert_eq(tn_read_exact(fd, got, n), (ssize_t)n);
+    cr_assert_str_eq(got, line);
+}
+
+static void *wait_thread(void *arg)
+{
+    (void)arg;
+    return (void *)(intptr_t)srv_wait(&g_srv);
+}
+
+Test(server, start_stop_ipv4_ipv6, .timeout = 30)
+{
+    start(100, 1000);
+    int a = tn_connect("127.0.0.1", srv_port(&g_srv));
+    cr_assert_geq(a, 0, "connect IPv4: %s", strerror(-a));
+    roundtrip(a, "four\n");
+    int b = tn_connect("::1", srv_port(&g_srv));
+    if (b >= 0) { /* a host without IPv6 loopback cannot test this half */
+        roundtrip(b, "six\n");
+        close(b);
+    }
+    close(a);
+    srv_stop(&g_srv);
+    cr_assert_eq(srv_wait(&g_srv), 0);
+    cr_assert_eq(atomic_load(&g_dropped), 1, "the environment was not dropped");
+    /* Stopped: nobody listens on the port any more. */
+    cr_assert_lt(tn_connect("127.0.0.1", g_srv.port), 0);
+}
+
+Test(server, bad_options, .timeout = 10)
+{
+    srv_opts o;
+    srv_opts_init(&o);
+#define A(s) ((char *)(uintptr_t)(s)) /* argv is char **; the strings are not written */
+    char *argv1[] = {A("x"), A("--port"), A("70000"), NULL};
+    cr_assert_eq(srv_opts_parse(&o, 3, argv1, NULL, NULL), -EINVAL);
+    char *argv2[] = {A("x"), A("--workers"), A("0"), A("--port"), A("1"), NULL};
+    cr_assert_eq(srv_opts_parse(&o, 5, argv2, NULL, NULL), -EINVAL);
+    char *argv3[] = {A("x"), A("--workers"), NULL};
+    cr_assert_eq(srv_opts_parse(&o, 2, argv3, NULL, NULL), -EINVAL);
+    char *argv4[] = {A("x"), A("--bogus"), NULL};
+    cr_assert_eq(srv_opts_parse(&o, 2, argv4, NULL, NULL), -EINVAL);
+    char *argv5[] = {A("x"), A("--workers"), A("3"), NULL};
+    cr_assert_eq(srv_opts_parse(&o, 3, argv5, NULL, NULL), -EINVAL, "--port is required");
+    char *argv6[] = {A("x"), A("--port"), A("0"), A("--workers"), A("3"), A("--max-conns"), A("7"),
+                     A("--shutdown-timeout-ms"), A("250"), NULL};
+    cr_assert_eq(srv_opts_parse(&o, 9, argv6, NULL, NULL), 0);
+    cr_assert_eq(o.workers, 3);
+    cr_assert_eq(o.max_conns, 7);
+    cr_assert_eq(o.shutdown_timeout_ms, 250);
+    /* A handler that is not AR_FN is refused, nothing left behind. */
+    srv s;
+    ar_closure bogus = {0};
+    cr_assert_eq(srv_start(&s, &o, &bogus), -EINVAL);
+    /* A port in use is reported. */
+    start(10, 100);
+    o.port = srv_port(&g_srv);
+    o.bind = "127.0.0.1";
+    liner other = AR_CLOSURE_NEW(liner, {.dropped = &g_dropped});
+    cr_assert_eq(srv_start(&s, &o, &other.base), -EADDRINUSE);
+    srv_stop(&g_srv);
+    cr_assert_eq(srv_wait(&g_srv), 0);
+}
+
+Test(server, max_connections, .timeout = 30)
+{
+    start(2, 1000);
+    uint16_t port = srv_port(&g_srv);
+    int a = tn_connect("127.0.0.1", port), b = tn_connect("127.0.0.1", port);
+    cr_assert(a >= 0 && b >= 0);
+    roundtrip(a, "a\n");
+    roundtrip(b, "b\n");
+    /* The third is over the cap: told so, then closed. */
+    int c = tn_connect("127.0.0.1", port);
+    cr_assert_geq(c, 0);
+    char got[64] = {0};
+    cr_assert_eq(tn_read_to_eof(c, got, sizeof got - 1), 5);
+    cr_assert_str_eq(got, "full\n");
+    close(c);
+    cr_assert_eq(srv_conn_count(&g_srv), 2);
+    /* Closing one frees its slot. */
+    close(a);
+    for (int i = 0; i < 2000 && srv_conn_count(&g_srv) != 1; i++)
+        tn_sleep_ms(5);
+    cr_assert_eq(srv_conn_count(&g_srv), 1);
+    int d = tn_connect("127.0.0.1", port);
+    cr_assert_geq(d, 0);
+    roundtrip(d, "d\n");
+    roundtrip(b, "b again\n");
+    close(b);
+    close(d);
+    srv_stop(&g_srv);
+    cr_assert_eq(srv_wait(&g_srv), 0);
+    cr_assert_eq(g_srv.refused, 1);
+}
+
+Test(server, graceful_stop_finishes_open_request, .timeout = 30)
+{
+    start(100, 10000);
+    uint16_t port = srv_port(&g_srv);
+    int a = tn_connect("127.0.0.1", port);
+    cr_assert_geq(a, 0);
+    roundtrip(a, "first\n");
+    cr_assert_eq(tn_write_str(a, "half a "), 0); /* mid-request */
+    srv_stop(&g_srv);
+    pthread_t th;
+    pthread_create(&th, NULL, wait_thread, NULL);
+    /* Stops accepting: new connections are refused (once the acceptor
+     * is gone and the socket closed). */
+    int refused = 0;
+    for (int i = 0; i < 2000 && !refused; i++) {
+        int x = tn_connect("127.0.0.1", port);
+        if (x < 0)
+            refused = 1;
+        else {
+            close(x);
+            tn_sleep_ms(5);
+        }
+    }
+    cr_assert(refused, "still accepting after srv_stop");
+    /* The open connection still gets its answer, then is closed. */
+    cr_assert_eq(atomic_load(&g_dropped), 0, "environment freed while borrowed");
+    cr_assert_eq(tn_write_str(a, "line\n"), 0);
+    char got[64] = {0};
+    cr_assert_eq(tn_read_to_eof(a, got, sizeof got - 1), 12);
+    cr_assert_str_eq(got, "half a line\n");
+    close(a);
+    void *rc;
+    pthread_join(th, &rc);
+    cr_assert_eq((int)(intptr_t)rc, 0, "the connection ended by itself: %s",
+                 ar_strerror((int)(intptr_t)rc));
+    cr_assert_eq(atomic_load(&g_dropped), 1);
+}
+
+Test(server, idle_connection_dropped_at_timeout, .timeout = 30)
+{
+    start(100, 200);
+    int a = tn_connect("127.0.0.1", srv_port(&g_srv));
+    cr_assert_geq(a, 0);
+    roundtrip(a, "hi\n");
+    srv_stop(&g_srv);
+    /* The idle connection never reaches a request boundary: dropped at the
+     * timeout, its borrow given back, then the environment freed. */
+    cr_assert_eq(srv_wait(&g_srv), -ETIMEDOUT);
+    cr_assert_eq(atomic_load(&g_dropped), 1);
+    char c;
+    cr_assert_eq(recv(a, &c, 1, 0), 0, "the dropped connection was closed");
+    close(a);
+}

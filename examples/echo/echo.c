@@ -1,0 +1,83 @@
+/*
+ * examples/echo/echo.c - the echo server on the example skeleton: every byte
+ * a client sends comes back, until it closes.  The bench suite's tcp_echo
+ * workload, as a program a user would write.
+ *
+ *     build/examples/echo/echo_server --port 7000 --workers 2
+ *
+ * The handler is an AR_FN closure (examples/common/server.h); each
+ * connection is one task running one call of it.  Reads go through a
+ * multishot recv stream (asyncrt/stream.h: one armed receive per
+ * connection, no submission per read); each chunk is written back in full
+ * before the next is read, so a client that does not read its echo stops
+ * being read from (the kernel's buffers are the only queue).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+
+#include "echo.h"
+
+/* Nothing is captured: echo needs no configuration. */
+typedef struct echo_env {
+    int none;
+} echo_env;
+
+/* One connection's call: what lives across its awaits. */
+typedef struct echo_frame {
+    ar_co co;
+    srv_conn arg;
+    ar_unit out;
+    ar_recv_stream rs;
+    ar_io io;
+    int64_t n, off;
+    bool stopping;
+    char buf[16384];
+} echo_frame;
+
+static void echo_frame_drop(echo_frame *self);
+
+AR_CLOSURE(echo, AR_FN, echo_env, echo_frame, echo_body, echo_frame_drop, NULL);
+
+static ar_poll echo_body(const echo_env *env, echo_frame *self, ar_cx *cx)
+{
+    (void)env;
+    AR_BEGIN(&self->co);
+    ar_recv_stream_init(&self->rs, self->arg.fd);
+    for (;;) {
+        AR_AWAIT(ar_recv_stream_next(&self->rs, cx, self->buf, sizeof self->buf));
+        if ((self->n = self->rs.res) <= 0)
+            break; /* EOF or an error: the skeleton closes the descriptor */
+        /* Read before echoing: a client that got its echo knows the
+         * connection saw the server running, so its next chunk is echoed
+         * too (see kv.c). */
+        self->stopping = srv_draining(self->arg.srv);
+        for (self->off = 0; self->off < self->n; self->off += self->io.res) {
+            ar_io_send(&self->io, self->arg.fd, self->buf + self->off,
+                       (size_t)(self->n - self->off), 0);
+            AR_AWAIT(ar_io_poll(&self->io, cx));
+            if (self->io.res <= 0)
+                goto done; /* the peer went away mid-echo */
+        }
+        /* A stopping server ends the connection between two chunks. */
+        if (self->stopping)
+            break;
+    }
+done:
+    ar_recv_stream_drop(&self->rs);
+    AR_END;
+}
+
+static void echo_frame_drop(echo_frame *self)
+{
+    ar_recv_stream_drop(&self->rs);
+    ar_io_drop(&self->io);
+}
+
+ar_closure *echo_handler_new(void)
+{
+    echo *h = malloc(sizeof *h);
+    if (h)
+        *h = AR_CLOSURE_NEW(echo, {0});
+    return h ? &h->base : NULL;
+}
