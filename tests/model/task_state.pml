@@ -23,6 +23,9 @@
  * Ready, or Pending after cloning its waker for the waker thread, or
  * Pending after waking itself (the yield fast path, w->yielded).  So every
  * Pending is followed by a wake and the task must end COMPLETE.
+ * With -DSHUTDOWN a sixth thread runs ar_rt_shutdown's steps against all
+ * of that at any moment (see proctype shutdown): the task must then end
+ * COMPLETE (dropped if it had not finished) and freed all the same.
  *
  * Checked (assert / end states):
  *  - the future is never polled or dropped after COMPLETE, never by two
@@ -45,7 +48,8 @@
  * model can fail: MUT_IDLE_LOSES_NOTIFIED (to_idle ignores a wake that
  * came during the poll), MUT_WAKE_RUNNING_SUBMITS (a wake of a running task
  * queues it), MUT_JOIN_WAKER_AFTER_COMPLETE (set_join_waker does not see
- * COMPLETE).
+ * COMPLETE), MUT_SHUTDOWN_TAKES_RUNNING (with SHUTDOWN: shutdown takes
+ * RUNNING from a task that a queue entry or a worker owns).
  */
 
 #define RUNNING        1
@@ -74,6 +78,10 @@ bit slot_set;         /* t->join_waker holds a clone of the joiner's waker */
 bit joiner_woken;     /* the joiner's thread waker was woken */
 bit joiner_done;
 byte npolls;
+bit registered = 1;   /* in its worker's registry shard (owned.h) */
+bit stopping;         /* SHUTDOWN: ar_rt_shutdown step 1 (workers leave their loop) */
+byte exited;          /* workers that left their loop */
+bit closed;           /* SHUTDOWN: the injection queue is closed (step 4) */
 byte yielded;         /* w->yielded, per worker (only one polls at a time) */
 chan q = [2] of { bit };   /* run queue: entry owns RUNNING? */
 chan wk = [MAXP] of { bit }; /* wakers cloned by the future */
@@ -86,8 +94,18 @@ inline ref_dec() {
 }
 
 /* A new scheduled copy is created by the transition that returned SUBMIT
- * (counted there); ar__schedule only hands it to the queue. */
+ * (counted there); ar__schedule only hands it to the queue.  From a plain
+ * thread after shutdown closed the queues, the push releases the entry
+ * instead (ar__task_drop_entry of a plain entry: one reference). */
 inline schedule(e) { q!e }
+inline schedule_ext() {
+  d_step { if :: closed -> tmp = 1 :: else -> q!0; tmp = 0 fi }
+  if
+  :: tmp -> d_step { assert(!freed && refs(st) >= 1); st = st - REF_ONE; copies--; tmp = (refs(st) == 0) }
+            if :: tmp -> dealloc() :: else -> skip fi
+  :: else -> skip
+  fi
+}
 inline new_copy() { copies++; assert(copies <= 1) }
 
 /* ar__task_wake_by_ref / by_val from a thread other than the poller. */
@@ -106,7 +124,7 @@ inline notify_by_ref() {
                fi
     fi
   }
-  if :: act == 1 -> schedule(0) :: else -> skip fi
+  if :: act == 1 -> schedule_ext() :: else -> skip fi
 }
 inline notify_by_val() {
   d_step {
@@ -120,7 +138,7 @@ inline notify_by_val() {
                fi
     fi
   }
-  if :: act == 1 -> schedule(0) :: act == 2 -> dealloc() :: else -> skip fi
+  if :: act == 1 -> schedule_ext() :: act == 2 -> dealloc() :: else -> skip fi
 }
 
 inline drop_future() {
@@ -135,6 +153,7 @@ inline drop_output() {
 /* task.c complete(): the caller owns RUNNING; the worker owns the shard,
  * so the registry reference goes too (drop = 2). */
 inline complete(cancelled) {
+  if :: ndrop == 2 -> registered = 0 :: else -> skip fi;  /* ar__shard_remove */
   cur = st;                                   /* plain acquire load */
   if :: !(cur & JOIN_INTEREST) && !cancelled -> drop_output() :: else -> skip fi;
   d_step {                                    /* fast path CAS loop */
@@ -142,7 +161,7 @@ inline complete(cancelled) {
     if
     :: !(cur & JOIN_INTEREST) && (st & JOIN_INTEREST) -> assert(0) /* cannot reappear */
     :: !(st & JOIN_INTEREST) && !(cur & JOIN_INTEREST) ->
-         st = ((st & ~RUNNING) | COMPLETE | (cancelled -> RES_CANCELLED : 0)) - 2 * REF_ONE;
+         st = ((st & ~RUNNING) | COMPLETE | (cancelled -> RES_CANCELLED : 0)) - ndrop * REF_ONE;
          fast = 1; tmp = (refs(st) == 0); copies--
     :: else -> fast = 0
     fi
@@ -169,7 +188,7 @@ inline complete(cancelled) {
           fi
      :: else -> skip
      fi;
-     d_step { assert(!freed && refs(st) >= 2); st = st - 2 * REF_ONE; tmp = (refs(st) == 0) }
+     d_step { assert(!freed && refs(st) >= ndrop); st = st - ndrop * REF_ONE; tmp = (refs(st) == 0) }
      if :: tmp -> dealloc() :: else -> skip fi
   fi
 }
@@ -247,14 +266,61 @@ done:
 
 proctype worker() {
   bit e, ready, fast, tmp;
-  byte act;
+  byte act, ndrop = 2; /* a worker completing its own shard's task removes it */
   int cur, s;
 end:
   do
-  :: q?e ->
+  :: atomic { !stopping && len(q) > 0 -> q?e } ->
      run_entry(e)
+  :: stopping -> break
+  od;
+  exited++
+}
+
+#ifdef SHUTDOWN
+/* runtime.c ar_rt_shutdown, at any moment: step 1 stops the workers (each
+ * finishes the run it is in); step 3 pops the task from the registry and
+ * runs ar__task_shutdown (idle: take RUNNING, drop the future, complete,
+ * the registry's reference being the running one; otherwise release the
+ * registry's reference); step 4 closes the injection queue and drains the
+ * run queue with ar__task_drop_entry. */
+proctype shutdown() {
+  bit e, fast, tmp, idle;
+  byte act, ndrop = 1;
+  int cur, s;
+  stopping = 1;
+  exited == 2;
+  if
+  :: registered ->
+     registered = 0;
+     d_step {
+       assert(!freed);
+#ifdef MUT_SHUTDOWN_TAKES_RUNNING
+       idle = !(st & COMPLETE);             /* mutant: takes a task a worker owns */
+#else
+       idle = !(st & (RUNNING | COMPLETE));
+#endif
+       st = st | CANCELLED | (idle -> RUNNING : 0)
+     }
+     if
+     :: idle -> copies++; cancel_and_complete()  /* owns RUNNING, not an entry */
+     :: else -> ref_dec()
+     fi
+  :: else -> skip
+  fi;
+  closed = 1;
+  do
+  :: q?e ->
+     if
+     :: e -> cancel_and_complete()                 /* an entry owning RUNNING */
+     :: else -> d_step { assert(!freed && refs(st) >= 1); st = st - REF_ONE; copies--;
+                         tmp = (refs(st) == 0) }
+                if :: tmp -> dealloc() :: else -> skip fi
+     fi
+  :: empty(q) -> break
   od
 }
+#endif
 
 /* The waker thread: each cloned waker is woken once, by value or by
  * reference followed by a drop. */
@@ -286,7 +352,7 @@ inline abort() {
        fi
     fi
   }
-  if :: act == 1 -> schedule(0) :: else -> skip fi
+  if :: act == 1 -> schedule_ext() :: else -> skip fi
 }
 
 /* join.c: release() */
@@ -364,12 +430,16 @@ active proctype final() {
   assert(joiner_done);
   assert(freed);
   assert(out_state != 1);
-  assert(fut_done || fut_dropped)
+  assert(fut_done || fut_dropped);
+  assert(!registered)
 }
 
 init {
   atomic {
     copies = 1; q!1;      /* the first entry owns RUNNING */
-    run worker(); run worker(); run waker(); run joiner()
+    run worker(); run worker(); run waker(); run joiner();
+#ifdef SHUTDOWN
+    run shutdown()
+#endif
   }
 }
