@@ -123,6 +123,7 @@ cmd_build() {
 cmd_test() {
     base_deps
     apt_install spin # model checking (tests/model, suite `model`)
+    apt_install redis-tools  # kv server tests drive it with redis-cli (issue 7)
     local t0=$SECONDS
     log "normal build (debugoptimized, asserts on, jemalloc)"
     setup build -Dtests=enabled
@@ -184,8 +185,10 @@ cmd_fuzz() {
 cmd_bench() {
     base_deps
     apt_install gnuplot-nox
+    apt_install redis-server redis-tools  # kv workload: the peer server and redis-benchmark
     log "release build (-O3, LTO, jemalloc)"
-    setup build-release --buildtype=release -Db_lto=true -Dtests=disabled -Dexamples=false
+    # examples on: the kv workload runs examples/kv/kv_server
+    setup build-release --buildtype=release -Db_lto=true -Dtests=disabled -Dexamples=true
     ninja -C build-release
     python3 bench/run.py --build-dir build-release "$@"
 }

@@ -60,7 +60,10 @@ HEAVY = ["idle_task_memory", "timers", "tcp_echo"]
 SYNC = ["mpsc", "mutex"]  # channels and locks (bench/mpsc.c, bench/mutex.c define them)
 # libasyncrt-only workloads: no peer has a counterpart (async closures are ours).
 ASYNCRT_ONLY = ["closure_call"]
-WORKLOADS = MICRO + HEAVY + ["file_read"] + SYNC + ASYNCRT_ONLY
+# ---- kv (issue 7): the RESP2 server against redis-server; bench/kv_bench.py runs it on
+# its own (two servers and redis-benchmark, not the per-implementation programs above).
+KV = ["kv"]
+WORKLOADS = MICRO + HEAVY + ["file_read"] + SYNC + ASYNCRT_ONLY + KV
 TCP_DEPTHS = [1, 16]  # requests in flight per connection (BENCH.md)
 # Implementations that exist for some workloads only (fio reads files and nothing else).
 ONLY_FOR = {"fio": ["file_read"]}
@@ -844,6 +847,8 @@ def parse_args(argv):
     p.add_argument("--duration", type=float, help="tcp_echo measured seconds (default 5)")
     p.add_argument("--warmup", type=float, help="tcp_echo warm-up seconds (default 1)")
     p.add_argument("--timeout", type=int, default=300, help="seconds per run (default 300)")
+    p.add_argument("--kv-requests", type=int,
+                   help="kv: redis-benchmark -n per command (default 1000000; --quick 100000)")
     p.add_argument("--build-dir", default=str(ROOT / "build"),
                    help="meson build folder holding bench/bench_<workload> (default build/)")
     args = p.parse_args(argv)
@@ -856,6 +861,7 @@ def parse_args(argv):
     args.heavy_reps = min(args.heavy_reps or (1 if q else 3), args.reps)
     args.duration = args.duration or (2.0 if q else 5.0)
     args.warmup = args.warmup if args.warmup is not None else 1.0
+    args.kv_requests = args.kv_requests or (100000 if q else 1000000)
     if min(args.iters, args.reps, args.heavy_reps, args.threads, args.tcp_threads,
            args.conns) < 1:
         p.error("counts must be at least 1")
@@ -924,6 +930,13 @@ def main(argv):
         data_file, data_dir = make_data_file()
     runner = Runner(args, impls, loadgen_missing, outdir, data_file)
     started = time.monotonic()
+    # ---- kv: run by bench/kv_bench.py, reported in its own section (see KV above).
+    kv_result = None
+    if "kv" in workloads:
+        import kv_bench
+        workloads = [w for w in workloads if w not in KV]
+        log("kv: kv_server against redis-server (redis-benchmark) ...")
+        kv_result = kv_bench.run_kv(args, outdir, log, ROOT)
     try:
         runner.run(workloads)
     finally:
@@ -942,6 +955,15 @@ def main(argv):
     versions = {k: v for k, v in builder.versions.items() if k != "gnuplot"}
     write_markdown(outdir / "report.md", runner, rows, workloads, info, versions, argv, plot_note)
     write_csv(outdir / "report.csv", rows)
+    if kv_result is not None:  # ---- kv: its section and CSV
+        kv_md, kv_rows = kv_bench.report(*kv_result, args.kv_requests, args.heavy_reps)
+        with open(outdir / "report.md", "a") as f:
+            f.write(kv_md)
+        with open(outdir / "kv.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["metric", "impl", "median", "min", "max", "unit"])
+            w.writerows(kv_rows)
+        log(kv_md)
     latest = RESULTS / "latest"
     if latest.is_symlink() or latest.is_file():
         latest.unlink()
@@ -955,6 +977,8 @@ def main(argv):
     # A program that exists but could not be run (no load generator) did not run either.
     bad |= {w for (w, name), why in runner.missing.items()
             if name == "asyncrt" and why.startswith(("load generator", "no file to read"))}
+    if kv_result is not None and kv_result[1]:  # kv: any failed run
+        bad.add("kv")
     bad = sorted(bad)
     if not bad and not any(name == "asyncrt" for (_, name) in runner.attempts):
         log("note: no libasyncrt program for the selected workloads in "

@@ -9,6 +9,8 @@
  * request boundary that the test controls byte by byte.
  */
 #include <criterion/criterion.h>
+
+#include "test_glue.h"
 #include <pthread.h>
 #include <stdlib.h>
 

@@ -4,6 +4,8 @@
  * while another reads, and every byte that comes back is compared.
  */
 #include <criterion/criterion.h>
+
+#include "test_glue.h"
 #include <pthread.h>
 #include <stdlib.h>
 

@@ -4,6 +4,8 @@
  * bytes, the error texts, option conflicts, lazy and active expiry.
  */
 #include <criterion/criterion.h>
+
+#include "test_glue.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>

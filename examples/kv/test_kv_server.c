@@ -8,6 +8,8 @@
  * SIGUSR1 and SIGTERM.
  */
 #include <criterion/criterion.h>
+
+#include "test_glue.h"
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>

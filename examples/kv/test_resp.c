@@ -5,6 +5,8 @@
  * allocates.
  */
 #include <criterion/criterion.h>
+
+#include "test_glue.h"
 #include <stdlib.h>
 #include <string.h>
 
