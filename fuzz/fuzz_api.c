@@ -93,10 +93,21 @@ static ar_poll fz_task_poll(void *p, ar_cx *cx)
     if (self->kind == K_YIELD)
         for (self->i = 0; self->i < self->n % 4; self->i++)
             AR_AWAIT(ar_yield_now_poll(&self->y, cx));
-    if (self->kind == K_SLEEP)
-        AR_AWAIT(ar_sleep_poll(&self->s, cx));
-    if (self->kind == K_NOTIFY)
-        AR_AWAIT(ar_notified_poll(&self->w, cx));
+    /* Sleepers and notify waiters wait 1-3 times, so a task that was woken
+     * (queued) can still be pending afterwards: an abort lost on a queued
+     * task then hangs the join that follows it (libFuzzer's -timeout). */
+    for (self->i = 0; self->i <= self->n % 3; self->i++) {
+        if (self->kind == K_SLEEP) {
+            AR_AWAIT(ar_sleep_poll(&self->s, cx));
+            ar_sleep_drop(&self->s);
+            ar_sleep_init(&self->s, (uint64_t)(self->n % 3));
+        }
+        if (self->kind == K_NOTIFY) {
+            AR_AWAIT(ar_notified_poll(&self->w, cx));
+            ar_notified_drop(&self->w);
+            ar_notified_init(&self->w, &notifies[self->n % NNOTIFY]);
+        }
+    }
     if (self->kind == K_RECV && chan_rx_live && self->rx == &chan_rx) {
         AR_AWAIT(ar_mpsc_recv_poll(self->rx, cx, &self->v, &self->res));
         if (self->res == 0) {
