@@ -246,7 +246,7 @@ static void leak_check(void)
 #endif
 }
 
-/* Everything in flight at once, then shutdown; n_expected drops. */
+/* Everything in flight at once, then shutdown: every drop ran, nothing left. */
 static void shutdown_with_everything(void)
 {
     atomic_store(&started, 0);
