@@ -23,8 +23,8 @@
  * Checked: every task is taken exactly once overall (by a pop, a batch, a
  * steal's returned task, a stealer's pop of a copied entry, or the
  * injection queue): none lost, none duplicated, never NULL/garbage; the
- * owner never writes a slot a stealer is still copying (that would lose
- * or duplicate one); the asserts of queue.c (at most CAP/2+1 stolen, the
+ * owner never writes a slot inside [steal, tail) of the current head (one
+ * a stealer may still be copying: asserted at the store); the asserts of queue.c (at most CAP/2+1 stolen, the
  * pop never lands real on a steal in progress) hold; no deadlock.
  *
  * Mutants (-DMUT_...), each of which the verifier must reject, prove the
@@ -154,7 +154,14 @@ inline push_back(q, t) {
         fi
      fi
   od;
-  buf[q * CAP + (tail & MASK)] = t;                     /* store slot */
+  skip;
+  d_step {                                              /* store slot */
+    /* The slot is outside [steal, tail) as head is NOW: no stealer is
+     * copying it (steal only moves forward, so the check made above on an
+     * older head still holds). */
+    assert(D(tail, hs[q]) < CAP);
+    buf[q * CAP + (tail & MASK)] = t
+  }
   tl[q] = (tail + 1) & 255;                             /* store tail (Release) */
 pushed:
   skip
