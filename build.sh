@@ -36,6 +36,8 @@ apt_install() {
 base_deps() {
     apt_install gcc libc6-dev meson ninja-build pkg-config liburing-dev libjemalloc-dev \
         libcriterion-dev python3
+    # Issue 7's HTTP server: its parser, and curl for its end-to-end tests.
+    apt_install libhttp-parser-dev curl
 }
 
 # setup DIR [meson options...]: configure DIR once, reconfigure if options change.
@@ -156,8 +158,9 @@ cmd_bench() {
     base_deps
     apt_install gnuplot-nox
     apt_install redis-server redis-tools  # kv workload: the peer server and redis-benchmark
+    apt_install wrk nginx # http workload: the load generator and the peer
     log "release build (-O3, LTO, jemalloc)"
-    # examples on: the kv workload runs examples/kv/kv_server
+    # examples on: the kv and http workloads run examples/kv/kv_server, examples/http/http_server
     setup build-release --buildtype=release -Db_lto=true -Dtests=disabled -Dexamples=true
     ninja -C build-release
     python3 bench/run.py --build-dir build-release "$@"

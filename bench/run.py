@@ -63,7 +63,10 @@ ASYNCRT_ONLY = ["closure_call"]
 # ---- kv (issue 7): the RESP2 server against redis-server; bench/kv_bench.py runs it on
 # its own (two servers and redis-benchmark, not the per-implementation programs above).
 KV = ["kv"]
-WORKLOADS = MICRO + HEAVY + ["file_read"] + SYNC + ASYNCRT_ONLY + KV
+# ---- http (issue 7): the HTTP server against nginx, run by bench/http_bench.py after
+# the other workloads; its section is appended to the report.
+HTTP_WORKLOAD = "http"
+WORKLOADS = MICRO + HEAVY + ["file_read"] + SYNC + ASYNCRT_ONLY + KV + [HTTP_WORKLOAD]
 TCP_DEPTHS = [1, 16]  # requests in flight per connection (BENCH.md)
 # Implementations that exist for some workloads only (fio reads files and nothing else).
 ONLY_FOR = {"fio": ["file_read"]}
@@ -902,6 +905,23 @@ def main(argv):
     (outdir / "logs").mkdir(parents=True, exist_ok=True)
     log(f"results: {rel(outdir)}")
 
+    # ---- issue 7: the http workload (bench/http_bench.py) -------------------------
+    http_wanted = HTTP_WORKLOAD in workloads
+    workloads = [w for w in workloads if w != HTTP_WORKLOAD]
+
+    def run_http_workload():
+        sys.path.insert(0, str(BENCH))
+        import http_bench
+        log("http: wrk against examples/http and nginx ...")
+        return http_bench.run_http(args.build_dir, outdir, reps=args.heavy_reps,
+                                   duration=args.duration, warmup=args.warmup)
+    if http_wanted and not workloads:  # `run.py http`: nothing else to run or report
+        md, ok = run_http_workload()
+        (outdir / "report.md").write_text(md)
+        print(md)
+        return 0 if ok else 1
+    # ---- end of issue 7's block ---------------------------------------------------
+
     builder = Builder(outdir / "logs")
     impls = [Impl("asyncrt", build_dir=Path(args.build_dir).resolve())]
     if not args.no_peers:
@@ -954,6 +974,11 @@ def main(argv):
     info["date"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     versions = {k: v for k, v in builder.versions.items() if k != "gnuplot"}
     write_markdown(outdir / "report.md", runner, rows, workloads, info, versions, argv, plot_note)
+    http_ok = True
+    if http_wanted:  # issue 7: its section goes at the end of the report
+        md, http_ok = run_http_workload()
+        with open(outdir / "report.md", "a") as f:
+            f.write("\n" + md)
     write_csv(outdir / "report.csv", rows)
     if kv_result is not None:  # ---- kv: its section and CSV
         kv_md, kv_rows = kv_bench.report(*kv_result, args.kv_requests, args.heavy_reps)
@@ -977,6 +1002,8 @@ def main(argv):
     # A program that exists but could not be run (no load generator) did not run either.
     bad |= {w for (w, name), why in runner.missing.items()
             if name == "asyncrt" and why.startswith(("load generator", "no file to read"))}
+    if not http_ok:
+        bad.add(HTTP_WORKLOAD)
     if kv_result is not None and kv_result[1]:  # kv: any failed run
         bad.add("kv")
     bad = sorted(bad)
