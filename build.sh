@@ -133,8 +133,9 @@ cmd_test() {
     run_tests build
 
     log "AddressSanitizer + UndefinedBehaviorSanitizer: whole suite"
+    # examples on: the example servers' tests (skeleton, echo, kv) run here too
     setup build-asan -Dtests=enabled -Db_sanitize=address,undefined -Dallocator=system \
-        -Dbench=false -Dexamples=false
+        -Dbench=false -Dexamples=true
     ninja -C build-asan
     run_tests build-asan
 
