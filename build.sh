@@ -9,6 +9,8 @@
 #                              (bench/run.py ARGS: workload filter, --quick,
 #                              --no-peers, ...)
 #   ./build.sh build           just configure and build (debugoptimized)
+#   ./build.sh fuzz            build and run every libFuzzer target for
+#                              FUZZ_SECONDS each (default 20; test runs it too)
 #
 # Each installs what is missing first (Debian/Ubuntu, as root or with sudo).
 set -euo pipefail
@@ -134,6 +136,7 @@ cmd_build() {
 
 cmd_test() {
     base_deps
+    apt_install spin # model checking (tests/model, suite `model`)
     apt_install redis-tools  # kv server tests drive it with redis-cli (issue 7)
     local t0=$SECONDS
     log "normal build (debugoptimized, asserts on, jemalloc)"
@@ -142,8 +145,9 @@ cmd_test() {
     run_tests build
 
     log "AddressSanitizer + UndefinedBehaviorSanitizer: whole suite"
+    # examples on: the example servers' tests (skeleton, echo, kv) run here too
     setup build-asan -Dtests=enabled -Db_sanitize=address,undefined -Dallocator=system \
-        -Dbench=false -Dexamples=false
+        -Dbench=false -Dexamples=true
     ninja -C build-asan
     run_tests build-asan
 
@@ -165,12 +169,38 @@ cmd_test() {
     chaos_run 1
     chaos_run "$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')"
     # --- end issue 8 ---
+    fuzz_step
 
     log "packaging: meson subproject and pkg-config consumers"
     packaging_tests
 
     log "done in $((SECONDS - t0)) s"
     echo "tests: ${total_ok} passed, ${total_fail} failed"
+    [ "$total_fail" -eq 0 ]
+}
+
+# --- fuzz (issue 8) ---------------------------------------------------------
+# Every libFuzzer target (meson suite `fuzz`: the runtime's fuzz/ and the
+# example servers' parsers) in a clang build with ASan+UBSan, the library
+# instrumented for coverage; each runs FUZZ_SECONDS (default 20) from its
+# seed corpus.  `FUZZ_SECONDS=600 ./build.sh fuzz` is the longer run.
+fuzz_step() {
+    apt_install clang libclang-rt-14-dev
+    local secs=${FUZZ_SECONDS:-20}
+    log "fuzz: every libFuzzer target for ${secs} s (FUZZ_SECONDS)"
+    CC=clang setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
+        -Dallocator=system -Dtests=disabled -Dbench=false -Dexamples=true
+    ninja -C build-fuzz
+    # libFuzzer takes the last -max_total_time it is given; meson's timeout
+    # (120 s per target) grows with the run.
+    run_tests build-fuzz --suite fuzz --test-args="-max_total_time=${secs}" \
+        --timeout-multiplier $(( secs / 20 + 1 ))
+}
+
+cmd_fuzz() {
+    base_deps
+    fuzz_step
+    echo "fuzz: ${total_ok} passed, ${total_fail} failed"
     [ "$total_fail" -eq 0 ]
 }
 
@@ -190,5 +220,6 @@ case "${1:-}" in
     test) shift; cmd_test "$@" ;;
     bench) shift; cmd_bench "$@" ;;
     build) shift; cmd_build "$@" ;;
-    *) echo "usage: $0 test | bench [workload...] [--quick] [--no-peers] | build" >&2; exit 2 ;;
+    fuzz) shift; cmd_fuzz "$@" ;;
+    *) echo "usage: $0 test | bench [workload...] [--quick] [--no-peers] | build | fuzz" >&2; exit 2 ;;
 esac

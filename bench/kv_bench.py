@@ -2,10 +2,10 @@
 (examples/kv, `kv_server`) against Debian's redis-server, driven by Debian's
 redis-benchmark, in the same run.
 
-For each repetition, both servers in turn (the order alternates between repetitions):
-start the server pinned to CPU 0 (ours with 1 worker: one CPU), persistence off for
-redis-server (`--save "" --appendonly no`), each on its own free port; then for each
-pipeline depth (1 and 16) and each command (PING, SET, GET) run
+For each repetition, start both servers pinned to CPU 0 (ours with 1 worker: one CPU),
+persistence off for redis-server (`--save "" --appendonly no`), each on its own free
+port; then for each pipeline depth (1 and 16) and each command (PING, SET, GET), against
+one server then the other (the order alternating), run
 
     taskset -c 1 redis-benchmark -p PORT -t CMD -c 50 -n N -P DEPTH --csv
 
@@ -140,28 +140,41 @@ def run_kv(args, outdir, log, root):
     n = args.kv_requests
     reps = args.heavy_reps
     for rep in range(reps):
-        order = SERVERS if rep % 2 == 0 else SERVERS[::-1]
-        for name in order:
-            port = free_port()
-            argv = server_pin + server_argv(name, kv_server, port)
-            slog = open(outdir / "logs" / f"kv-{name}-rep{rep + 1}-server.log", "a")
-            slog.write(f"$ {shlex.join(argv)}\n")
-            slog.flush()
-            proc = subprocess.Popen(argv, cwd=root, stdout=slog, stderr=slog,
-                                    start_new_session=True)
-            why = wait_ping(port, proc)
-            if why:
-                failures.append(f"{name} rep {rep + 1}: {why}")
-                stop(proc)
-                slog.close()
-                continue
-            try:
-                for depth in DEPTHS:
-                    for cmd in COMMANDS:
+        # Both servers run side by side (an idle one costs nothing) and every
+        # (depth, command) alternates between them, so load from elsewhere on a shared
+        # machine falls on both alike.
+        procs, ports, logs = {}, {}, {}
+        try:
+            for name in SERVERS:
+                port = free_port()
+                argv = server_pin + server_argv(name, kv_server, port)
+                slog = open(outdir / "logs" / f"kv-{name}-rep{rep + 1}-server.log", "a")
+                slog.write(f"$ {shlex.join(argv)}\n")
+                slog.flush()
+                logs[name] = slog
+                proc = subprocess.Popen(argv, cwd=root, stdout=slog, stderr=slog,
+                                        start_new_session=True)
+                why = wait_ping(port, proc)
+                if why:
+                    failures.append(f"{name} rep {rep + 1}: {why}")
+                    stop(proc)
+                    continue
+                procs[name], ports[name] = proc, port
+            k = 0
+            for depth in DEPTHS:
+                for cmd in COMMANDS:
+                    order = SERVERS if (rep + k) % 2 == 0 else SERVERS[::-1]
+                    k += 1
+                    for name in order:
+                        if name not in procs:
+                            continue
+                        proc, port = procs[name], ports[name]
                         bench = client_pin + ["redis-benchmark", "-p", str(port), "-t", cmd,
                                               "-c", str(CLIENTS), "-n", str(n), "-P",
                                               str(depth), "--csv"]
-                        recipe = shlex.join(server_pin + server_argv(name, "build-release/examples/kv/kv_server", 6399)) + " &\n" + shlex.join(bench).replace(str(port), "6399")
+                        recipe = (shlex.join(server_pin + server_argv(
+                            name, "build-release/examples/kv/kv_server", 6399)) + " &\n"
+                            + shlex.join(bench).replace(str(port), "6399"))
                         if recipe not in commands:
                             commands.append(recipe)
                         c0 = cpu_seconds(proc.pid)
@@ -189,8 +202,10 @@ def run_kv(args, outdir, log, root):
                         log(f"  kv rep {rep + 1} {name:8s} {cmd:4s} -P {depth:2d}: "
                             f"{rps:,.0f} req/s, p99 {p99:.3f} ms, "
                             f"{(c1 - c0) * 1e6 / total_reqs:.2f} us CPU/req")
-            finally:
+        finally:
+            for name, proc in procs.items():
                 stop(proc)
+            for slog in logs.values():
                 slog.close()
     return figures, failures, commands
 
@@ -204,7 +219,7 @@ def report(figures, failures, commands, n, reps):
     lines = ["", "## kv: RESP2 key-value server against redis-server (issue 7)", "",
              f"redis-benchmark -c {CLIENTS} -n {n}, one command per run; server pinned to "
              f"CPU 0 (libasyncrt: 1 worker), redis-benchmark to CPU 1; median (min–max) of "
-             f"{reps} repetitions, servers alternating. CPU: the server's utime+stime over "
+             f"{reps} repetitions, the two servers alternating command by command. CPU: the server's utime+stime over "
              f"the command's run, per request.", "",
              "| command | depth | libasyncrt req/s | redis req/s | ratio | libasyncrt us CPU/req "
              "| redis us CPU/req | CPU ratio | libasyncrt p99 ms | redis p99 ms |",

@@ -1007,7 +1007,7 @@ def main(argv):
     if kv_result is not None and kv_result[1]:  # kv: any failed run
         bad.add("kv")
     bad = sorted(bad)
-    if not bad and not any(name == "asyncrt" for (_, name) in runner.attempts):
+    if not bad and workloads and not any(name == "asyncrt" for (_, name) in runner.attempts):
         log("note: no libasyncrt program for the selected workloads in "
             f"{rel(Path(args.build_dir).resolve() / 'bench')}")
     if bad:

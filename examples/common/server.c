@@ -33,6 +33,8 @@
  */
 #include "server.h"
 
+#include <asyncrt/task_dump.h>
+
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -49,7 +51,7 @@
 #define LISTEN_BACKLOG 4096
 
 const char srv_usage[] = "--port P [--workers N] [--max-conns N] [--shutdown-timeout-ms MS] "
-                         "[--bind ADDR] [--quiet]";
+                         "[--bind ADDR] [--quiet] [--task-sites]";
 
 void srv_opts_init(srv_opts *o)
 {
@@ -90,6 +92,8 @@ int srv_opts_parse(srv_opts *o, int argc, char **argv,
             return -ECANCELED;
         } else if (!strcmp(a, "--quiet")) {
             o->quiet = true;
+        } else if (!strcmp(a, "--task-sites")) {
+            o->task_sites = true;
         } else if (!strcmp(a, "--port")) {
             if (!parse_u32(v, 0, 65535, &n))
                 goto bad;
@@ -280,7 +284,7 @@ static ar_poll acceptor_poll(void *p, ar_cx *cx)
         t->s = s;
         t->fd = fd;
         t->started = 0;
-        if (ar_spawn(NULL, &s->conn_vt, t, NULL) < 0) {
+        if (ar_spawn_named(NULL, "srv_conn", &s->conn_vt, t, NULL) < 0) {
             close(fd);
             atomic_fetch_sub_explicit(&s->conns, 1, memory_order_relaxed);
         }
@@ -309,6 +313,10 @@ static void *dump_job(void *arg)
                 (unsigned long long)m.polls, (unsigned long long)m.steals,
                 (unsigned long long)m.parks, (unsigned long long)m.io_submitted,
                 (unsigned long long)m.io_completed, m.queue_depth, m.injection_depth);
+    /* Blocks until every worker listed its tasks: never on a worker. */
+    int n = ar_rt_dump_tasks(s->rt, stderr);
+    if (n < 0)
+        fprintf(stderr, "%s: task dump: %s\n", s->opts.name, ar_strerror(n));
     return NULL;
 }
 
@@ -400,6 +408,7 @@ int srv_start(srv *s, const srv_opts *opts, ar_closure *handler)
     ar_rt_opts ro;
     ar_rt_opts_init(&ro);
     ro.workers = opts->workers;
+    ro.task_sites = opts->task_sites;
     if ((rc = ar_rt_new(&s->rt, &ro)) < 0)
         goto fail;
     if (opts->handle_signals) {
@@ -410,14 +419,14 @@ int srv_start(srv *s, const srv_opts *opts, ar_closure *handler)
         if (rc == 0)
             rc = ar_signal_add(&sg.sig, SIGUSR1);
         if (rc == 0)
-            rc = ar_spawn(s->rt, &signals_vt, &sg, &s->signals);
+            rc = ar_spawn_named(s->rt, "srv_signals", &signals_vt, &sg, &s->signals);
         if (rc < 0) {
             ar_signal_drop(&sg.sig);
             goto fail;
         }
     }
     acceptor a = {.s = s};
-    if ((rc = ar_spawn(s->rt, &acceptor_vt, &a, &s->acceptor)) < 0) {
+    if ((rc = ar_spawn_named(s->rt, "srv_acceptor", &acceptor_vt, &a, &s->acceptor)) < 0) {
         if (opts->handle_signals)
             abort_and_wait(&s->signals);
         goto fail;
@@ -450,7 +459,7 @@ int srv_spawn_background(srv *s, const ar_future_vt *vt, const void *fut)
 {
     if (s->nbackground >= SRV_MAX_BACKGROUND)
         return -ENOSPC;
-    int rc = ar_spawn(s->rt, vt, fut, &s->background[s->nbackground]);
+    int rc = ar_spawn_named(s->rt, vt->name, vt, fut, &s->background[s->nbackground]);
     if (rc == 0)
         s->nbackground++;
     return rc;

@@ -39,8 +39,10 @@
  *      drops the handler closure, which runs its env_drop: the environment
  *      is freed once no borrow of it is left (ar_closure_try_drop would
  *      refuse it before).
- *   6. On SIGUSR1 prints a task dump on stderr (runtime metrics until the
- *      task dump API of the runtime is available).
+ *   6. On SIGUSR1 prints the runtime's metrics and its task dump
+ *      (ar_rt_dump_tasks: every live task with its state and name:
+ *      srv_acceptor, srv_signals, srv_conn, the background tasks) on
+ *      stderr, from a blocking-pool job (the dump waits for every worker).
  *
  * Threads: srv_start / srv_stop / srv_wait are called from plain threads,
  * never from a task (srv_wait blocks; it returns -EDEADLK inside a task).
@@ -72,6 +74,8 @@ typedef struct srv_opts {
     uint32_t max_conns;           /* --max-conns N (>= 1) */
     uint32_t shutdown_timeout_ms; /* --shutdown-timeout-ms MS */
     bool quiet;                   /* --quiet: no "listening on" line */
+    bool task_sites;              /* --task-sites: the SIGUSR1 dump shows where
+                                     each task was spawned (ar_rt_opts) */
     bool handle_signals;          /* srv_start listens for SIGINT/SIGTERM/SIGUSR1
                                      (srv_opts_init: true; tests turn it off) */
     const char *name;             /* program name for messages (argv[0]) */

@@ -33,8 +33,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RBUF_INIT (16u << 10)
-#define RBUF_MIN_ROOM 4096u
+/* A connection starts with 4 KiB (a pipeline of small requests fits) and
+ * grows as bytes arrive. */
+#define RBUF_INIT 4096u
+#define RBUF_MIN_ROOM 1024u
 /* Buffers bigger than this after a request are given back. */
 #define RBUF_KEEP (64u << 10)
 #define WBUF_KEEP (1u << 20)
