@@ -84,18 +84,33 @@ void *ar__alloc_big(size_t size)
     return p == MAP_FAILED ? NULL : p;
 }
 
+/* ThreadSanitizer does not intercept mremap (google/sanitizers#1099): the
+ * range a mapping moves away from keeps its old access history, and a later
+ * mapping placed there is reported as racing with it.  Under TSan big
+ * arrays grow by copy through mmap/munmap, which it does intercept. */
+#if defined(__SANITIZE_THREAD__)
+#define USE_MREMAP 0
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define USE_MREMAP 0
+#endif
+#endif
+#ifndef USE_MREMAP
+#define USE_MREMAP 1
+#endif
+
 void *ar__realloc_big(void *p, size_t old_size, size_t new_size)
 {
     if (!p || old_size == 0)
         return ar__alloc_big(new_size);
     if (new_size < AR__BIG_BYTES) /* small stays small (arrays only grow) */
         return ar__realloc(p, old_size, new_size);
-    if (old_size < AR__BIG_BYTES) {
+    if (old_size < AR__BIG_BYTES || !USE_MREMAP) {
         void *n = ar__alloc_big(new_size);
         if (!n)
             return NULL;
         memcpy(n, p, old_size);
-        ar__free(p, old_size);
+        ar__free_big(p, old_size);
         return n;
     }
     void *n = mremap(p, page_round(old_size), page_round(new_size), MREMAP_MAYMOVE);
