@@ -39,6 +39,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from server_proc import free_port, stop
+
 ROOT = Path(__file__).resolve().parent.parent
 HELLO = b"Hello, world!\n"
 # Issue 7's targets against nginx.
@@ -73,12 +75,6 @@ http {{
 
 def log(msg):
     print(f"[http] {msg}", file=sys.stderr, flush=True)
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def session_pids(sid):
@@ -129,19 +125,6 @@ def wait_ready(proc, port, deadline_s=15.0):
             last = str(e)
             time.sleep(0.05)
     return f"not answering after {deadline_s:.0f} s ({last})"
-
-
-def stop(proc):
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=8)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait()
 
 
 UNIT_US = {"us": 1.0, "ms": 1000.0, "s": 1e6}
@@ -225,7 +208,7 @@ class Bench:
                                    timeout=self.args.duration + 120)
                 c1 = cpu_seconds(proc.pid)
             finally:
-                stop(proc)
+                stop(proc, timeout=8)
                 shutil.rmtree(tmp, ignore_errors=True)
         (self.outdir / "logs" / f"{tag}-wrk.log").write_text(
             f"$ {' '.join(argv)}\n{r.stdout}{r.stderr}")

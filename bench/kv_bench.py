@@ -27,6 +27,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from server_proc import free_port, stop
+
 COMMANDS = ["ping", "set", "get"]
 DEPTHS = [1, 16]
 CLIENTS = 50
@@ -52,13 +54,6 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / _clk_tck()
 
 
-def free_port():
-    import socket
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def wait_ping(port, proc, deadline_s=15.0):
     """None once the server answers PING on port, else why not."""
     import socket
@@ -75,19 +70,6 @@ def wait_ping(port, proc, deadline_s=15.0):
             pass
         time.sleep(0.05)
     return f"no PONG on port {port} after {deadline_s:.0f} s"
-
-
-def stop(proc):
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=10)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait()
 
 
 def server_argv(name, kv_server, port):

@@ -42,6 +42,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from server_proc import free_port, stop
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 TOKIO_DIR = BENCH / "peers" / "tokio"
@@ -350,13 +352,6 @@ def parse_lines(out, impl, expected):
     return values, units, problem
 
 
-def free_port():
-    """A port the kernel just handed out: free now, and unlikely to be taken again soon."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def wait_listening(proc, port, deadline_s=15.0):
     """Waits until the server accepts on 127.0.0.1:port; None or the reason it did not."""
     end = time.monotonic() + deadline_s
@@ -369,19 +364,6 @@ def wait_listening(proc, port, deadline_s=15.0):
         except OSError:
             time.sleep(0.05)
     return f"server not listening on port {port} after {deadline_s:.0f} s"
-
-
-def stop_server(proc):
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=3)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait()
 
 
 # ---------------------------------------------------------------------------------------
@@ -467,7 +449,7 @@ class Runner:
                 why = wait_listening(proc, port)
                 if why is None:
                     break
-                stop_server(proc)
+                stop(proc, timeout=3)
                 why = f"port {port}: {why} ({tail(server_log.read_text(), 1)})"
             if why:
                 problems.append(why)
@@ -491,7 +473,7 @@ class Runner:
             try:
                 rc, out, err, secs = run_proc(lg, self.args.timeout)
             finally:
-                stop_server(proc)
+                stop(proc, timeout=3)
             total += secs
             self.log_run(f"{tag}-d{depth}", lg, rc, out, err, secs)
             expected = [m for m, _, _ in metrics_of("tcp_echo")
