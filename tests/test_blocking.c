@@ -75,8 +75,9 @@ static void count_release(void *arg, void *result, bool ran)
 {
     (void)arg;
     if (ran) {
-        atomic_fetch_add(&rel_ran, 1);
+        /* The result first: a test that sees rel_ran reads rel_result. */
         atomic_store(&rel_result, (intptr_t)result);
+        atomic_fetch_add(&rel_ran, 1);
     } else {
         atomic_fetch_add(&rel_not_ran, 1);
     }
