@@ -263,7 +263,7 @@ class Builder:
         self.versions["liburing"] = out.strip() if rc == 0 else "?"
         if LOADGEN_BIN.exists() and LOADGEN_BIN.stat().st_mtime >= LOADGEN_SRC.stat().st_mtime:
             return None
-        rc, out = self.sh([cc, "-O2", "-Wall", "-Wextra", "-o", str(LOADGEN_BIN),
+        rc, out = self.sh([cc, "-O3", "-Wall", "-Wextra", "-o", str(LOADGEN_BIN),
                            str(LOADGEN_SRC), "-luring"], name="loadgen")
         if rc != 0:
             return f"cc failed (logs/build-loadgen.log): {tail(out, 3)}"
