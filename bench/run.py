@@ -52,9 +52,12 @@ GO_DIR = BENCH / "peers" / "go"
 GO_BIN = GO_DIR / "peer-go"
 LOADGEN_SRC = BENCH / "loadgen" / "loadgen.c"
 LOADGEN_BIN = BENCH / "loadgen" / "loadgen"
+# The tcp_echo floor: a bare liburing echo server with no runtime (bench/loadgen/bare_echo.c).
+BARE_SRC = BENCH / "loadgen" / "bare_echo.c"
+BARE_BIN = BENCH / "loadgen" / "bare_echo"
 RESULTS = BENCH / "results"
 
-IMPLS = ["asyncrt", "tokio", "go", "fio"]
+IMPLS = ["asyncrt", "tokio", "go", "fio", "bare-uring"]
 MICRO = ["spawn_many", "yield_many", "ping_pong", "chained_spawn"]
 # Workloads whose single iteration is expensive (a million tasks, or seconds of load):
 # they run fewer repetitions, and memory ones have one iteration per process.
@@ -71,7 +74,7 @@ HTTP_WORKLOAD = "http"
 WORKLOADS = MICRO + HEAVY + ["file_read"] + SYNC + ASYNCRT_ONLY + KV + [HTTP_WORKLOAD]
 TCP_DEPTHS = [1, 16]  # requests in flight per connection (BENCH.md)
 # Implementations that exist for some workloads only (fio reads files and nothing else).
-ONLY_FOR = {"fio": ["file_read"]}
+ONLY_FOR = {"fio": ["file_read"], "bare-uring": ["tcp_echo"]}
 FILE_READ_SIZE = 256 << 20  # BENCH.md
 # closure_call's figures: (metric, label, issue 5's target as ns over the plain future).
 CLOSURE_VARIANTS = [("closure_call_plain", "plain future (same body)", None),
@@ -118,7 +121,7 @@ def metrics_of(workload):
 
 
 LINE_RE = re.compile(r"^workload=(\S+) impl=(\S+) threads=(\d+) value=(\S+) unit=(\S+)\s*$")
-COLORS = {"asyncrt": "#1f77b4", "tokio": "#d62728", "go": "#2ca02c", "fio": "#9467bd"}
+COLORS = {"asyncrt": "#1f77b4", "tokio": "#d62728", "go": "#2ca02c", "fio": "#9467bd", "bare-uring": "#7f7f7f"}
 
 
 def log(msg):
@@ -261,12 +264,20 @@ class Builder:
                 return why
         rc, out = self.sh(["dpkg-query", "-W", "-f", "${Version}", "liburing-dev"])
         self.versions["liburing"] = out.strip() if rc == 0 else "?"
-        if LOADGEN_BIN.exists() and LOADGEN_BIN.stat().st_mtime >= LOADGEN_SRC.stat().st_mtime:
+        for src, binary in ((BARE_SRC, BARE_BIN), (LOADGEN_SRC, LOADGEN_BIN)):
+            why = self.build_c(cc, src, binary)
+            if why:
+                return why
+        return None
+
+    def build_c(self, cc, src, binary):
+        """One single-file liburing program of bench/loadgen, rebuilt when its source changed."""
+        if binary.exists() and binary.stat().st_mtime >= src.stat().st_mtime:
             return None
-        rc, out = self.sh([cc, "-O3", "-Wall", "-Wextra", "-o", str(LOADGEN_BIN),
-                           str(LOADGEN_SRC), "-luring"], name="loadgen")
+        rc, out = self.sh([cc, "-O3", "-Wall", "-Wextra", "-o", str(binary),
+                           str(src), "-luring"], name=binary.name)
         if rc != 0:
-            return f"cc failed (logs/build-loadgen.log): {tail(out, 3)}"
+            return f"cc failed (logs/build-{binary.name}.log): {tail(out, 3)}"
         return None
 
     def find_fio(self):
@@ -302,7 +313,7 @@ class Impl:
             if not (prog.is_file() and os.access(prog, os.X_OK)):
                 return None, f"{rel(prog)} not built"
             return [str(prog)], None
-        if self.name == "fio":
+        if self.name in ("fio", "bare-uring"):
             return [str(self.binary)], None
         # The peers are one program each that takes the workload as first argument.
         return [str(self.binary), workload], None
@@ -695,6 +706,8 @@ def write_markdown(path, runner, rows, workloads, info, versions, argv, plot_not
             lines.append("")
         if w == "file_read":
             lines += fio_target(rows)
+        if w == "tcp_echo":
+            lines += tcp_echo_targets(rows)
         cmds = [(name, runner.commands[(w, name)]) for name in IMPLS
                 if (w, name) in runner.commands]
         if cmds:
@@ -711,6 +724,30 @@ def write_markdown(path, runner, rows, workloads, info, versions, argv, plot_not
                     lines.append(cmd)
             lines += ["```", ""]
     path.write_text("\n".join(lines) + "\n")
+
+
+def tcp_echo_targets(rows):
+    """Issue 4's tcp_echo targets against Tokio, and every server against the bare floor."""
+    med = {(r[1], r[4]): r[5][0] for r in rows if r[0] == "tcp_echo" and r[5]}
+    out = ["| target (issue 4) | libasyncrt | Tokio | ratio | met | bare liburing | "
+           "libasyncrt ÷ bare |", "|---|---:|---:|---:|---|---:|---:|"]
+    for metric, label, want, higher in (("tcp_echo_d1", "req/s, depth 1", 1.5, True),
+                                        ("tcp_echo_d16", "req/s, depth 16", 1.5, True),
+                                        ("tcp_echo_d1_cpu", "server CPU/request, depth 1",
+                                         0.65, False)):
+        a, t, b = (med.get((metric, n)) for n in ("asyncrt", "tokio", "bare-uring"))
+        if a is None or t is None:
+            out.append(f"| {label} | — | — | — | not decided | — | — |")
+            continue
+        q = a / t
+        met = "yes" if (q >= want if higher else q <= want) else "**no**"
+        bare = f"{fmt(b)} | {a / b:.2f}×" if b else "— | —"
+        out.append(f"| {label}: {'≥' if higher else '≤'} {want}× Tokio | {fmt(a)} | {fmt(t)} | "
+                   f"{q:.2f}× | {met} | {bare} |")
+    out += ["", "bare liburing: bench/loadgen/bare_echo.c, one thread and no runtime (the floor "
+            "issue 4 names); no runtime can beat it by much, so a ratio to Tokio above the bare "
+            "server's own is out of reach that run.", ""]
+    return out
 
 
 def fio_target(rows):
@@ -926,6 +963,8 @@ def main(argv):
         loadgen_missing = builder.build_loadgen()
         if loadgen_missing:
             log(f"  load generator missing: {loadgen_missing}")
+        if not args.no_peers:  # the floor every tcp_echo server is measured against
+            impls.append(Impl("bare-uring", binary=BARE_BIN, missing=loadgen_missing))
 
     data_file, data_dir = None, None
     if "file_read" in workloads:
