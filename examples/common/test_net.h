@@ -120,4 +120,48 @@ static inline void tn_sleep_ms(unsigned ms)
     }
 }
 
+#ifdef EXAMPLES_SERVER_H
+/* In-process servers only (include server.h first): the registry state of
+ * the server's side of a client's connection (SRV_CONN_IDLE or
+ * SRV_CONN_BUSY), -1 while it is not registered.  The server side's peer
+ * port is the client's local port. */
+static inline int tn_port_of(const struct sockaddr_storage *ss)
+{
+    return ss->ss_family == AF_INET6 ? ntohs(((const struct sockaddr_in6 *)ss)->sin6_port)
+                                     : ntohs(((const struct sockaddr_in *)ss)->sin_port);
+}
+
+static inline int tn_conn_state(srv *s, int client_fd)
+{
+    struct sockaddr_storage me;
+    socklen_t len = sizeof me;
+    if (getsockname(client_fd, (struct sockaddr *)&me, &len) < 0)
+        return -1;
+    int st = -1;
+    pthread_mutex_lock(&s->conns_lock);
+    for (srv_link *l = s->conns_head; l; l = l->next) {
+        struct sockaddr_storage peer;
+        socklen_t plen = sizeof peer;
+        if (getpeername(l->fd, (struct sockaddr *)&peer, &plen) == 0 &&
+            tn_port_of(&peer) == tn_port_of(&me)) {
+            st = atomic_load(&l->state);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->conns_lock);
+    return st;
+}
+
+/* Wait (up to 20 s) for that state; true once it is there. */
+static inline bool tn_wait_conn_state(srv *s, int client_fd, int want)
+{
+    for (int i = 0; i < 4000; i++) {
+        if (tn_conn_state(s, client_fd) == want)
+            return true;
+        tn_sleep_ms(5);
+    }
+    return false;
+}
+#endif
+
 #endif

@@ -370,7 +370,7 @@ Test(server, stop_during_traffic_never_waits_for_timeout, .timeout = 120)
         int fds[8];
         for (int i = 0; i < 8; i++) {
             fds[i] = tn_connect("127.0.0.1", port);
-            cr_assert_geq(fds[i], 0);
+            cr_assert_geq(fds[i], 0, "round %d conn %d: %s", round, i, strerror(-fds[i]));
         }
         pthread_t th;
         pthread_create(&th, NULL, wait_thread, NULL);
