@@ -120,6 +120,33 @@ static inline void tn_sleep_ms(unsigned ms)
     }
 }
 
+/* Send the rest of a request, then read the answer to EOF (the server
+ * closes the connection after it): true when the answer is exactly want.
+ * got (cap bytes) receives what was read, for the failure message. */
+static inline bool tn_finish(int fd, const char *rest, const char *want, char *got, size_t cap)
+{
+    memset(got, 0, cap);
+    if (tn_write_str(fd, rest) < 0)
+        return false;
+    ssize_t n = tn_read_to_eof(fd, got, cap - 1);
+    return n == (ssize_t)strlen(want) && memcmp(got, want, (size_t)n) == 0;
+}
+
+/* Index of the first of fds[0..n) that is not closed by the server (a read
+ * does not see EOF at once or within the receive timeout), -1 when all
+ * are; every one is closed here. */
+static inline int tn_all_closed(const int *fds, int n)
+{
+    int bad = -1;
+    for (int i = 0; i < n; i++) {
+        char c;
+        if (recv(fds[i], &c, 1, 0) != 0 && bad < 0)
+            bad = i;
+        close(fds[i]);
+    }
+    return bad;
+}
+
 #ifdef EXAMPLES_SERVER_H
 /* In-process servers only (include server.h first): the registry state of
  * the server's side of a client's connection (SRV_CONN_IDLE or

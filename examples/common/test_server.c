@@ -14,7 +14,7 @@
  */
 #include <criterion/criterion.h>
 
-#include "test_glue.h"
+#include "../../tests/criterion_glue.h"
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -134,6 +134,20 @@ static void wait_bytes(int n)
     cr_assert_eq(atomic_load(&g_bytes), n);
 }
 
+/* A stopping server's connection that holds "half a " (busy): the rest of
+ * the line gets the whole line back, then EOF, and the environment lives
+ * until then; returns srv_wait's result (th runs wait_thread). */
+static int finish_half_line(int fd, pthread_t th)
+{
+    cr_assert_eq(atomic_load(&g_dropped), 0, "environment freed while borrowed");
+    char got[64];
+    cr_assert(tn_finish(fd, "line\n", "half a line\n", got, sizeof got), "got '%s'", got);
+    close(fd);
+    void *rc;
+    pthread_join(th, &rc);
+    return (int)(intptr_t)rc;
+}
+
 Test(server, start_stop_ipv4_ipv6, .timeout = 30)
 {
     start(100, 1000);
@@ -246,16 +260,8 @@ Test(server, graceful_stop_finishes_open_request, .timeout = 30)
     }
     cr_assert(refused, "still accepting after srv_stop");
     /* The open connection still gets its answer, then is closed. */
-    cr_assert_eq(atomic_load(&g_dropped), 0, "environment freed while borrowed");
-    cr_assert_eq(tn_write_str(a, "line\n"), 0);
-    char got[64] = {0};
-    cr_assert_eq(tn_read_to_eof(a, got, sizeof got - 1), 12);
-    cr_assert_str_eq(got, "half a line\n");
-    close(a);
-    void *rc;
-    pthread_join(th, &rc);
-    cr_assert_eq((int)(intptr_t)rc, 0, "the connection ended by itself: %s",
-                 ar_strerror((int)(intptr_t)rc));
+    int rc = finish_half_line(a, th);
+    cr_assert_eq(rc, 0, "the connection ended by itself: %s", ar_strerror(rc));
     cr_assert_eq(atomic_load(&g_dropped), 1);
 }
 
@@ -335,23 +341,12 @@ Test(server, stop_ends_idle_connections_at_once, .timeout = 60)
     pthread_create(&th, NULL, wait_thread, NULL);
     /* Every idle client sees EOF (a closed connection), not its 20 s
      * receive timeout. */
-    for (int i = 0; i < IDLE_CONNS; i++) {
-        char c;
-        cr_assert_eq(recv(idle[i], &c, 1, 0), 0, "idle connection %d was not closed", i);
-        close(idle[i]);
-    }
+    int open_one = tn_all_closed(idle, IDLE_CONNS);
+    cr_assert_eq(open_one, -1, "idle connection %d was not closed", open_one);
     /* The half request is still open: finish it, get the answer, then EOF. */
-    cr_assert_eq(atomic_load(&g_dropped), 0, "environment freed while borrowed");
-    cr_assert_eq(tn_write_str(half, "line\n"), 0);
-    char got[64] = {0};
-    cr_assert_eq(tn_read_to_eof(half, got, sizeof got - 1), 12);
-    cr_assert_str_eq(got, "half a line\n");
-    close(half);
-    void *rc;
-    pthread_join(th, &rc);
+    int rc = finish_half_line(half, th);
     double took = now_s() - t0;
-    cr_assert_eq((int)(intptr_t)rc, 0, "srv_wait: %s (a connection waited for the timeout)",
-                 ar_strerror((int)(intptr_t)rc));
+    cr_assert_eq(rc, 0, "srv_wait: %s (a connection waited for the timeout)", ar_strerror(rc));
     cr_assert_geq(g_srv.shut_idle, 1);
     /* Well under the 20 s timeout (nothing waited for it). */
     cr_assert_lt(took, 10.0, "the stop took %.1f s", took);

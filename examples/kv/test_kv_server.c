@@ -9,7 +9,7 @@
  */
 #include <criterion/criterion.h>
 
-#include "test_glue.h"
+#include "../../tests/criterion_glue.h"
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -366,15 +366,10 @@ Test(kv_server, stop_ends_idle_connections_at_once, .timeout = 60)
     srv_stop(&g_srv);
     pthread_t th;
     pthread_create(&th, NULL, wait_thread, NULL);
-    for (int i = 0; i < 8; i++) {
-        char c;
-        cr_assert_eq(recv(idle[i], &c, 1, 0), 0, "idle connection %d was not closed", i);
-        close(idle[i]);
-    }
-    cr_assert_eq(tn_write_str(half, "1\r\n"), 0);
-    char got[16] = {0};
-    cr_assert_eq(tn_read_to_eof(half, got, sizeof got - 1), 5);
-    cr_assert_str_eq(got, "+OK\r\n");
+    int open_one = tn_all_closed(idle, 8);
+    cr_assert_eq(open_one, -1, "idle connection %d was not closed", open_one);
+    char got[16];
+    cr_assert(tn_finish(half, "1\r\n", "+OK\r\n", got, sizeof got), "got '%s'", got);
     close(half);
     void *rc;
     pthread_join(th, &rc);
