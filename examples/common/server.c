@@ -57,8 +57,8 @@
 #include <asyncrt/task_dump.h>
 
 #include <errno.h>
-#include <netinet/in.h>
 #include <linux/membarrier.h>
+#include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
