@@ -24,7 +24,8 @@
  *      (after the stream was dropped: the epoll backend must not see the
  *      descriptor closed under an armed operation).
  *   3. Idle connections end at once (shut_idle_conns): srv_wait stores
- *      `draining` again, issues the barrier (membarrier, or a fence), and
+ *      `draining` again, issues the barrier (membarrier, else seq_cst
+ *      accesses on both sides), and
  *      under conns_lock shuts the reading side of every registered
  *      connection whose handler marked it idle; its pending receive (the
  *      multishot recv on io_uring, the epoll wait on the fallback) returns
@@ -462,7 +463,8 @@ int srv_start(srv *s, const srv_opts *opts, ar_closure *handler)
      * instead of a fence in every handler's idle mark.  Registering is
      * per process and idempotent; a kernel without it (< 4.14) or a
      * seccomp filter refusing it leaves both sides fencing. */
-    s->asym_fence = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+    s->asym_fence = !opts->force_fences &&
+                    syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
 
     int rc;
     s->lfd = opts->bind ? ar_tcp_listen(opts->bind, opts->port, LISTEN_BACKLOG)
@@ -560,18 +562,18 @@ static void shut_idle_conns(srv *s)
     /* Stored here again, on this thread, so the pair's store and load are
      * in one thread's program order whoever called srv_stop. */
     atomic_store_explicit(&s->draining, true, memory_order_seq_cst);
-    if (!s->asym_fence ||
-        syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0) {
-        /* No membarrier: handlers fence too (asym_fence false).  Should it
-         * fail after a successful registration (it does not), a handler
-         * that only had a compiler barrier may be missed here: it then
-         * ends at the timeout, never wrongly. */
-        atomic_thread_fence(memory_order_seq_cst);
-    }
+    /* With membarrier the handlers' stores are relaxed and this call is
+     * the barrier of both sides.  Without it (asym_fence false) the seq_cst
+     * store above and loads below pair with the handlers' seq_cst ones.
+     * Should membarrier fail after a successful registration (it does
+     * not), a handler that only had a compiler barrier may be missed: it
+     * then ends at the timeout, never wrongly. */
+    if (s->asym_fence)
+        (void)syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
     uint32_t n = 0;
     pthread_mutex_lock(&s->conns_lock);
     for (srv_link *l = s->conns_head; l; l = l->next) {
-        if (atomic_load_explicit(&l->state, memory_order_relaxed) != SRV_CONN_IDLE)
+        if (atomic_load_explicit(&l->state, memory_order_seq_cst) != SRV_CONN_IDLE)
             continue;
         /* Bytes waiting in the kernel: a request is arriving; its handler
          * will mark the connection busy, answer, then see draining. */

@@ -87,6 +87,8 @@ typedef struct srv_opts {
                                      each task was spawned (ar_rt_opts) */
     bool handle_signals;          /* srv_start listens for SIGINT/SIGTERM/SIGUSR1
                                      (srv_opts_init: true; tests turn it off) */
+    bool force_fences;            /* srv_conn_idle fences even where membarrier
+                                     works (tests: the fallback's path) */
     const char *name;             /* program name for messages (argv[0]) */
     /* Written to a connection refused over the cap (NULL: close silently);
      * e.g. "-ERR max number of clients reached\r\n". */
@@ -148,8 +150,9 @@ typedef struct srv {
     /* How srv_conn_idle orders its store before its load: true when the
      * process registered for membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED),
      * so the stop path's membarrier stands in for the handler's fence
-     * (a compiler barrier is enough there); false: a full fence on both
-     * sides.  Written by srv_start before any task runs, then read-only. */
+     * (a compiler barrier is enough there); false: seq_cst accesses on
+     * both sides.  Written by srv_start before any task runs, then
+     * read-only. */
     bool asym_fence;
     /* The registry of open connections (srv_link): conns_head and every
      * link's prev/next under conns_lock. */
@@ -233,7 +236,8 @@ bool srv_draining(const srv *s);
  * The handler's barrier is only a compiler barrier when the stop side
  * issues membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED), which runs a full
  * fence on every thread of the process (srv.asym_fence), so the hot path
- * has no locked instruction; without membarrier both sides fence.
+ * has no locked instruction; without membarrier every one of the four
+ * accesses is seq_cst (the handler's store is then one xchg on x86).
  *
  * srv_conn_busy: bytes of a request arrived; the connection is not shut
  * by a stop until it marks itself idle again (a relaxed store: the stop
@@ -246,12 +250,16 @@ bool srv_draining(const srv *s);
  */
 static inline bool srv_conn_idle(const srv_conn *c)
 {
-    atomic_store_explicit(&c->link->state, SRV_CONN_IDLE, memory_order_relaxed);
-    if (c->srv->asym_fence)
+    if (c->srv->asym_fence) {
+        atomic_store_explicit(&c->link->state, SRV_CONN_IDLE, memory_order_relaxed);
         atomic_signal_fence(memory_order_seq_cst); /* the stop's membarrier fences us */
-    else
-        atomic_thread_fence(memory_order_seq_cst);
-    return !atomic_load_explicit(&c->srv->draining, memory_order_acquire);
+        return !atomic_load_explicit(&c->srv->draining, memory_order_acquire);
+    }
+    /* Without membarrier: a seq_cst store and a seq_cst load (the stop's
+     * store and loads are seq_cst too), so the four are in one total order
+     * that keeps each side's program order. */
+    atomic_store_explicit(&c->link->state, SRV_CONN_IDLE, memory_order_seq_cst);
+    return !atomic_load_explicit(&c->srv->draining, memory_order_seq_cst);
 }
 
 static inline void srv_conn_busy(const srv_conn *c)
