@@ -211,7 +211,10 @@ ar_rt *srv_rt(const srv *s);
  * Returns 0, -ENOSPC (SRV_MAX_BACKGROUND already), or ar_spawn's error. */
 int srv_spawn_background(srv *s, const ar_future_vt *vt, const void *fut);
 
-/* Ask the server to stop (what SIGINT/SIGTERM do).  Any thread or task. */
+/* Ask the server to stop (what SIGINT/SIGTERM do).  Any thread or task.
+ * It sets the draining flag and wakes srv_wait, which runs the stop
+ * (closing the listener, ending the idle connections, waiting for the
+ * rest): until srv_wait runs, idle connections stay open. */
 void srv_stop(srv *s);
 
 /* True once the server is stopping: a handler ends its connection at the

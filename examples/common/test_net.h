@@ -179,6 +179,12 @@ static inline int tn_conn_state(srv *s, int client_fd)
     return st;
 }
 
+/* pthread body: srv_wait(arg) (a srv *), its result as the thread's. */
+static inline void *tn_srv_wait_thread(void *arg)
+{
+    return (void *)(intptr_t)srv_wait(arg);
+}
+
 /* Wait (up to 20 s) for that state; true once it is there. */
 static inline bool tn_wait_conn_state(srv *s, int client_fd, int want)
 {

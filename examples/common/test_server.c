@@ -121,12 +121,6 @@ static void roundtrip(int fd, const char *line)
     cr_assert_str_eq(got, line);
 }
 
-static void *wait_thread(void *arg)
-{
-    (void)arg;
-    return (void *)(intptr_t)srv_wait(&g_srv);
-}
-
 /* Wait until the handlers have read n bytes in all: the last one read is
  * part of a request (its handler marked the connection busy before it
  * counted the byte), so a stop now finds that connection busy. */
@@ -139,7 +133,7 @@ static void wait_bytes(int n)
 
 /* A stopping server's connection that holds "half a " (busy): the rest of
  * the line gets the whole line back, then EOF, and the environment lives
- * until then; returns srv_wait's result (th runs wait_thread). */
+ * until then; returns srv_wait's result (th runs tn_srv_wait_thread). */
 static int finish_half_line(int fd, pthread_t th)
 {
     cr_assert_eq(atomic_load(&g_dropped), 0, "environment freed while borrowed");
@@ -248,7 +242,7 @@ Test(server, graceful_stop_finishes_open_request, .timeout = 30)
     wait_bytes(6 + 7);                           /* ... as the handler saw it */
     srv_stop(&g_srv);
     pthread_t th;
-    pthread_create(&th, NULL, wait_thread, NULL);
+    pthread_create(&th, NULL, tn_srv_wait_thread, &g_srv);
     /* Stops accepting: new connections are refused (once the acceptor
      * is gone and the socket closed). */
     int refused = 0;
@@ -341,7 +335,7 @@ Test(server, stop_ends_idle_connections_at_once, .timeout = 60)
     double t0 = now_s();
     srv_stop(&g_srv);
     pthread_t th;
-    pthread_create(&th, NULL, wait_thread, NULL);
+    pthread_create(&th, NULL, tn_srv_wait_thread, &g_srv);
     /* Every idle client sees EOF (a closed connection), not its 20 s
      * receive timeout. */
     int open_one = tn_all_closed(idle, IDLE_CONNS);
@@ -374,7 +368,7 @@ Test(server, stop_during_traffic_never_waits_for_timeout, .timeout = 120)
             cr_assert_geq(fds[i], 0, "round %d conn %d: %s", round, i, strerror(-fds[i]));
         }
         pthread_t th;
-        pthread_create(&th, NULL, wait_thread, NULL);
+        pthread_create(&th, NULL, tn_srv_wait_thread, &g_srv);
         /* Stop after a few lines on each, the lines racing the stop; after
          * it, the odd clients go quiet (their connections must be shut
          * idle), the even ones keep sending (theirs must end after the

@@ -333,12 +333,6 @@ Test(kv_server, max_connections, .timeout = 60)
 
 /* ---- graceful stop ----------------------------------------------------------- */
 
-static void *wait_thread(void *arg)
-{
-    (void)arg;
-    return (void *)(intptr_t)srv_wait(&g_srv);
-}
-
 /* Idle keep-alive connections end at once on a stop (the 20 s timeout is
  * never waited for: srv_wait returns 0, not -ETIMEDOUT); a connection with
  * half a request read gets its reply once the rest arrives, then ends. */
@@ -365,7 +359,7 @@ Test(kv_server, stop_ends_idle_connections_at_once, .timeout = 60)
 
     srv_stop(&g_srv);
     pthread_t th;
-    pthread_create(&th, NULL, wait_thread, NULL);
+    pthread_create(&th, NULL, tn_srv_wait_thread, &g_srv);
     int open_one = tn_all_closed(idle, 8);
     cr_assert_eq(open_one, -1, "idle connection %d was not closed", open_one);
     char got[16];
