@@ -23,26 +23,51 @@
  *      is spawned after this point; then closes the listening socket
  *      (after the stream was dropped: the epoll backend must not see the
  *      descriptor closed under an armed operation).
- *   3. The signal and background tasks are aborted and waited for.
- *   4. ar_rt_shutdown_timeout lets the connection tasks end by themselves
- *      (handlers see srv_draining at their next request boundary) for up to
- *      the timeout, then drops those left: dropping a connection task drops
- *      its call future, which gives back the shared borrow of the handler.
- *   5. Only now can ar_closure_try_drop succeed: it runs the env_drop,
+ *   3. Idle connections end at once (shut_idle_conns): srv_wait stores
+ *      `draining` again, issues the barrier (membarrier, else seq_cst
+ *      accesses on both sides), and
+ *      under conns_lock shuts the reading side of every registered
+ *      connection whose handler marked it idle; its pending receive (the
+ *      multishot recv on io_uring, the epoll wait on the fallback) returns
+ *      0 and the handler ends the connection.  A handler marking itself
+ *      idle after the scan sees `draining` in srv_conn_idle (server.h has
+ *      the Dekker argument) and ends by itself.  Busy connections (part of
+ *      a request read, an answer being written) are not touched: they
+ *      finish the request, mark themselves idle, see `draining`, and end.
+ *   4. The signal and background tasks are aborted and waited for.
+ *   5. ar_rt_shutdown_timeout lets the connection tasks end by themselves
+ *      for up to the timeout, then drops those left: dropping a connection
+ *      task drops its call future, which gives back the shared borrow of
+ *      the handler.
+ *   6. Only now can ar_closure_try_drop succeed: it runs the env_drop,
  *      freeing the environment (store, routes).
+ *
+ * The race left, by design: a request whose first bytes arrive while the
+ * stop scans a connection still marked idle (the handler has not yet been
+ * woken by them to mark it busy).  Bytes already queued in the kernel are
+ * seen (FIONREAD) and the connection is skipped; bytes the handler already
+ * holds (io_uring's multishot recv copies them out on arrival) or that
+ * arrive between that check and the shutdown are still read after it (a
+ * shut reading side returns what was queued before EOF): a request that
+ * arrived whole is answered, one cut by the shutdown ends unanswered with
+ * the connection.  That is the race every keep-alive server has when it
+ * closes an idle connection as the client reuses it; HTTP clients retry.
  */
 #include "server.h"
 
 #include <asyncrt/task_dump.h>
 
 #include <errno.h>
+#include <linux/membarrier.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /* Task memory aligns a future to 16 bytes (runtime/task.h): the call
@@ -181,16 +206,55 @@ typedef struct conn_task {
     srv *s;
     int fd;      /* owned: closed by conn_end */
     int started; /* the call was made (its future lives in the tail) */
+    int linked;  /* link is in s's registry (this task's own flag) */
+    srv_link link;
 } conn_task;
 
 static void *conn_call(conn_task *c) { return (char *)c + c->s->call_off; }
 
-/* The connection is over: close it, give back its slot.  Runs once (fd is
- * -1 afterwards), from the poll that finished or from the drop. */
+/* Into the registry, BUSY (a handler that never marks itself idle is never
+ * shut by the stop). */
+static void conn_link(conn_task *c)
+{
+    srv *s = c->s;
+    c->link.fd = c->fd;
+    atomic_store_explicit(&c->link.state, SRV_CONN_BUSY, memory_order_relaxed);
+    pthread_mutex_lock(&s->conns_lock);
+    c->link.prev = NULL;
+    c->link.next = s->conns_head;
+    if (s->conns_head)
+        s->conns_head->prev = &c->link;
+    s->conns_head = &c->link;
+    pthread_mutex_unlock(&s->conns_lock);
+    c->linked = 1;
+}
+
+/* Out of the registry: before the descriptor is closed (the stop path
+ * shuts registered descriptors under conns_lock). */
+static void conn_unlink(conn_task *c)
+{
+    if (!c->linked)
+        return;
+    srv *s = c->s;
+    pthread_mutex_lock(&s->conns_lock);
+    if (c->link.prev)
+        c->link.prev->next = c->link.next;
+    else
+        s->conns_head = c->link.next;
+    if (c->link.next)
+        c->link.next->prev = c->link.prev;
+    pthread_mutex_unlock(&s->conns_lock);
+    c->linked = 0;
+}
+
+/* The connection is over: out of the registry, close it, give back its
+ * slot.  Runs once (fd is -1 afterwards), from the poll that finished or
+ * from the drop. */
 static void conn_end(conn_task *c)
 {
     if (c->fd < 0)
         return;
+    conn_unlink(c); /* before close: see srv_link */
     close(c->fd);
     c->fd = -1;
     atomic_fetch_sub_explicit(&c->s->conns, 1, memory_order_relaxed);
@@ -205,7 +269,8 @@ static ar_poll conn_poll(void *p, ar_cx *cx)
         self->started = 1;
         int one = 1;
         setsockopt(self->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        srv_conn arg = {.fd = self->fd, .srv = s};
+        conn_link(self);
+        srv_conn arg = {.fd = self->fd, .srv = s, .link = &self->link};
         /* A shared borrow of the handler, held by the call future until it
          * completes or is dropped. */
         int rc = ar_closure_call_at(s->handler, AR_FN, call, s->call_size, &arg, sizeof arg,
@@ -284,6 +349,7 @@ static ar_poll acceptor_poll(void *p, ar_cx *cx)
         t->s = s;
         t->fd = fd;
         t->started = 0;
+        t->linked = 0;
         if (ar_spawn_named(NULL, "srv_conn", &s->conn_vt, t, NULL) < 0) {
             close(fd);
             atomic_fetch_sub_explicit(&s->conns, 1, memory_order_relaxed);
@@ -392,6 +458,13 @@ int srv_start(srv *s, const srv_opts *opts, ar_closure *handler)
         return -ENOMEM;
     pthread_mutex_init(&s->stop_lock, NULL);
     pthread_cond_init(&s->stop_cond, NULL);
+    pthread_mutex_init(&s->conns_lock, NULL);
+    /* The stop path's barrier (srv_conn_idle): one membarrier there
+     * instead of a fence in every handler's idle mark.  Registering is
+     * per process and idempotent; a kernel without it (< 4.14) or a
+     * seccomp filter refusing it leaves both sides fencing. */
+    s->asym_fence = !opts->force_fences &&
+                    syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
 
     int rc;
     s->lfd = opts->bind ? ar_tcp_listen(opts->bind, opts->port, LISTEN_BACKLOG)
@@ -445,6 +518,7 @@ fail:
     s->conn_template = NULL;
     pthread_mutex_destroy(&s->stop_lock);
     pthread_cond_destroy(&s->stop_cond);
+    pthread_mutex_destroy(&s->conns_lock);
     return rc;
 }
 
@@ -480,6 +554,40 @@ bool srv_draining(const srv *s)
     return atomic_load_explicit(&s->draining, memory_order_acquire);
 }
 
+/* Step 3 of the stop protocol: end the connections idle between requests.
+ * The stop side of srv_conn_idle's Dekker pair: store draining, barrier,
+ * then read each link's state. */
+static void shut_idle_conns(srv *s)
+{
+    /* Stored here again, on this thread, so the pair's store and load are
+     * in one thread's program order whoever called srv_stop. */
+    atomic_store_explicit(&s->draining, true, memory_order_seq_cst);
+    /* With membarrier the handlers' stores are relaxed and this call is
+     * the barrier of both sides.  Without it (asym_fence false) the seq_cst
+     * store above and loads below pair with the handlers' seq_cst ones.
+     * Should membarrier fail after a successful registration (it does
+     * not), a handler that only had a compiler barrier may be missed: it
+     * then ends at the timeout, never wrongly. */
+    if (s->asym_fence)
+        (void)syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+    uint32_t n = 0;
+    pthread_mutex_lock(&s->conns_lock);
+    for (srv_link *l = s->conns_head; l; l = l->next) {
+        if (atomic_load_explicit(&l->state, memory_order_seq_cst) != SRV_CONN_IDLE)
+            continue;
+        /* Bytes waiting in the kernel: a request is arriving; its handler
+         * will mark the connection busy, answer, then see draining. */
+        int queued = 0;
+        if (ioctl(l->fd, FIONREAD, &queued) == 0 && queued > 0)
+            continue;
+        /* The pending receive returns 0; writing still works. */
+        if (shutdown(l->fd, SHUT_RD) == 0)
+            n++;
+    }
+    pthread_mutex_unlock(&s->conns_lock);
+    s->shut_idle = n;
+}
+
 int srv_wait(srv *s)
 {
     if (!s || !s->started)
@@ -491,19 +599,21 @@ int srv_wait(srv *s)
         pthread_cond_wait(&s->stop_cond, &s->stop_lock);
     pthread_mutex_unlock(&s->stop_lock);
 
-    /* Steps 2 and 3 of the stop protocol. */
+    /* Step 2 of the stop protocol. */
     abort_and_wait(&s->acceptor);
     close(s->lfd);
     s->lfd = -1;
+    /* Step 3: the idle connections end now. */
+    shut_idle_conns(s);
     if (s->opts.handle_signals)
         abort_and_wait(&s->signals);
     for (uint32_t i = 0; i < s->nbackground; i++)
         abort_and_wait(&s->background[i]);
 
-    /* Step 4: the connections get the timeout, then are dropped. */
+    /* Step 5: the connections get the timeout, then are dropped. */
     int rc = ar_rt_shutdown_timeout(s->rt, s->opts.shutdown_timeout_ms);
 
-    /* Step 5: no task is left, so no call borrows the handler. */
+    /* Step 6: no task is left, so no call borrows the handler. */
     int drc = ar_closure_try_drop(s->handler);
     if (drc < 0) {
         fprintf(stderr, "%s: handler still borrowed after shutdown: %s\n", s->opts.name,
@@ -516,6 +626,7 @@ int srv_wait(srv *s)
     s->conn_template = NULL;
     pthread_mutex_destroy(&s->stop_lock);
     pthread_cond_destroy(&s->stop_cond);
+    pthread_mutex_destroy(&s->conns_lock);
     s->started = false;
     return rc;
 }

@@ -120,4 +120,81 @@ static inline void tn_sleep_ms(unsigned ms)
     }
 }
 
+/* Send the rest of a request, then read the answer to EOF (the server
+ * closes the connection after it): true when the answer is exactly want.
+ * got (cap bytes) receives what was read, for the failure message. */
+static inline bool tn_finish(int fd, const char *rest, const char *want, char *got, size_t cap)
+{
+    memset(got, 0, cap);
+    if (tn_write_str(fd, rest) < 0)
+        return false;
+    ssize_t n = tn_read_to_eof(fd, got, cap - 1);
+    return n == (ssize_t)strlen(want) && memcmp(got, want, (size_t)n) == 0;
+}
+
+/* Index of the first of fds[0..n) that is not closed by the server (a read
+ * does not see EOF at once or within the receive timeout), -1 when all
+ * are; every one is closed here. */
+static inline int tn_all_closed(const int *fds, int n)
+{
+    int bad = -1;
+    for (int i = 0; i < n; i++) {
+        char c;
+        if (recv(fds[i], &c, 1, 0) != 0 && bad < 0)
+            bad = i;
+        close(fds[i]);
+    }
+    return bad;
+}
+
+#ifdef EXAMPLES_SERVER_H
+/* In-process servers only (include server.h first): the registry state of
+ * the server's side of a client's connection (SRV_CONN_IDLE or
+ * SRV_CONN_BUSY), -1 while it is not registered.  The server side's peer
+ * port is the client's local port. */
+static inline int tn_port_of(const struct sockaddr_storage *ss)
+{
+    return ss->ss_family == AF_INET6 ? ntohs(((const struct sockaddr_in6 *)ss)->sin6_port)
+                                     : ntohs(((const struct sockaddr_in *)ss)->sin_port);
+}
+
+static inline int tn_conn_state(srv *s, int client_fd)
+{
+    struct sockaddr_storage me;
+    socklen_t len = sizeof me;
+    if (getsockname(client_fd, (struct sockaddr *)&me, &len) < 0)
+        return -1;
+    int st = -1;
+    pthread_mutex_lock(&s->conns_lock);
+    for (srv_link *l = s->conns_head; l; l = l->next) {
+        struct sockaddr_storage peer;
+        socklen_t plen = sizeof peer;
+        if (getpeername(l->fd, (struct sockaddr *)&peer, &plen) == 0 &&
+            tn_port_of(&peer) == tn_port_of(&me)) {
+            st = atomic_load(&l->state);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->conns_lock);
+    return st;
+}
+
+/* pthread body: srv_wait(arg) (a srv *), its result as the thread's. */
+static inline void *tn_srv_wait_thread(void *arg)
+{
+    return (void *)(intptr_t)srv_wait(arg);
+}
+
+/* Wait (up to 20 s) for that state; true once it is there. */
+static inline bool tn_wait_conn_state(srv *s, int client_fd, int want)
+{
+    for (int i = 0; i < 4000; i++) {
+        if (tn_conn_state(s, client_fd) == want)
+            return true;
+        tn_sleep_ms(5);
+    }
+    return false;
+}
+#endif
+
 #endif

@@ -10,7 +10,10 @@
  * multishot recv stream (asyncrt/stream.h: one armed receive per
  * connection, no submission per read); each chunk is written back in full
  * before the next is read, so a client that does not read its echo stops
- * being read from (the kernel's buffers are the only queue).
+ * being read from (the kernel's buffers are the only queue).  Each chunk
+ * is a request for the graceful stop: between chunks the connection is
+ * idle (srv_conn_idle) and a stop ends it at once; a chunk being echoed is
+ * echoed in full first.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +34,6 @@ typedef struct echo_frame {
     ar_recv_stream rs;
     ar_io io;
     int64_t n, off;
-    bool stopping;
     char buf[4096]; /* lives in the task: 10,000 connections hold 40 MiB of it */
 } echo_frame;
 
@@ -45,13 +47,16 @@ static ar_poll echo_body(const echo_env *env, echo_frame *self, ar_cx *cx)
     AR_BEGIN(&self->co);
     ar_recv_stream_init(&self->rs, self->arg.fd);
     for (;;) {
+        /* Between two chunks: idle.  A stopping server ends the connection
+         * here, or (if the stop comes while we wait) shuts its reading side
+         * so the receive below returns 0. */
+        if (!srv_conn_idle(&self->arg))
+            break;
         AR_AWAIT(ar_recv_stream_next(&self->rs, cx, self->buf, sizeof self->buf));
         if ((self->n = self->rs.res) <= 0)
             break; /* EOF or an error: the skeleton closes the descriptor */
-        /* Read before echoing: a client that got its echo knows the
-         * connection saw the server running, so its next chunk is echoed
-         * too (see kv.c). */
-        self->stopping = srv_draining(self->arg.srv);
+        /* A chunk is a request: it is echoed in full even if a stop comes. */
+        srv_conn_busy(&self->arg);
         for (self->off = 0; self->off < self->n; self->off += self->io.res) {
             ar_io_send(&self->io, self->arg.fd, self->buf + self->off,
                        (size_t)(self->n - self->off), 0);
@@ -59,9 +64,6 @@ static ar_poll echo_body(const echo_env *env, echo_frame *self, ar_cx *cx)
             if (self->io.res <= 0)
                 goto done; /* the peer went away mid-echo */
         }
-        /* A stopping server ends the connection between two chunks. */
-        if (self->stopping)
-            break;
     }
 done:
     ar_recv_stream_drop(&self->rs);

@@ -5,7 +5,7 @@
  */
 #include <criterion/criterion.h>
 
-#include "test_glue.h"
+#include "../../tests/criterion_glue.h"
 #include <pthread.h>
 #include <stdlib.h>
 
@@ -114,5 +114,44 @@ Test(echo, client_gone_mid_echo, .timeout = 60)
     cr_assert_eq(srv_conn_count(&s), 0, "connections left open");
     srv_stop(&s);
     cr_assert_eq(srv_wait(&s), 0);
+    free(h);
+}
+
+/* A stop with a 20 s timeout ends idle echo connections at once (each
+ * client sees EOF; srv_wait 0, not -ETIMEDOUT), whether they echoed a
+ * chunk already or never sent one. */
+Test(echo, stop_ends_idle_connections_at_once, .timeout = 60)
+{
+    ar_closure *h = echo_handler_new();
+    srv_opts o;
+    srv_opts_init(&o);
+    o.handle_signals = false;
+    o.workers = 2;
+    o.shutdown_timeout_ms = 20000;
+    srv s;
+    cr_assert_eq(srv_start(&s, &o, h), 0);
+    int fds[6];
+    for (int i = 0; i < 6; i++) {
+        fds[i] = tn_connect("127.0.0.1", srv_port(&s));
+        cr_assert_geq(fds[i], 0);
+        if (i % 2 == 0)
+            continue; /* never sends */
+        cr_assert_eq(tn_write_str(fds[i], "ping"), 0);
+        char buf[8] = {0};
+        cr_assert_eq(tn_read_exact(fds[i], buf, 4), 4);
+        cr_assert_str_eq(buf, "ping");
+    }
+    for (int i = 0; i < 2000 && srv_conn_count(&s) != 6; i++)
+        tn_sleep_ms(5);
+    /* srv_wait runs the stop (as srv_main does, beside the signal that
+     * called srv_stop): the clients read meanwhile. */
+    srv_stop(&s);
+    pthread_t th;
+    pthread_create(&th, NULL, tn_srv_wait_thread, &s);
+    int open_one = tn_all_closed(fds, 6);
+    cr_assert_eq(open_one, -1, "connection %d was not closed", open_one);
+    void *rc;
+    pthread_join(th, &rc);
+    cr_assert_eq((int)(intptr_t)rc, 0, "srv_wait: %s", ar_strerror((int)(intptr_t)rc));
     free(h);
 }

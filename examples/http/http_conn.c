@@ -255,6 +255,12 @@ static ar_poll conn_run(const http_env *env, http_conn *self, ar_cx *cx)
         if (self->rpos == self->rlen) {
             /* The input ran dry: what was answered goes out in one send. */
             FLUSH_OR_GOTO(done);
+            /* Between requests (every answer sent, nothing of the next one
+             * read): idle, and a stopping server ends the connection here
+             * (or shuts its reading side while we wait: the receive gets
+             * 0).  Part of a request read: still busy. */
+            if (!self->rd.in_message && !srv_conn_idle(&self->arg))
+                goto done;
             AR_AWAIT(recv_or_deadline(self, cx));
             if (self->timed_out) {
                 self->status = 408;
@@ -262,6 +268,7 @@ static ar_poll conn_run(const http_env *env, http_conn *self, ar_cx *cx)
             }
             if (self->rs.res <= 0)
                 goto done; /* EOF or reset */
+            srv_conn_busy(&self->arg);
             self->rpos = 0;
             self->rlen = (size_t)self->rs.res;
         }

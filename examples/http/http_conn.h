@@ -36,7 +36,10 @@
  *   6. Connection: close, an HTTP/1.0 request without keep-alive, or an
  *      Upgrade: answered, then closed;
  *   7. a stopping server (srv_draining): the request being answered gets
- *      Connection: close and the connection ends after it.
+ *      Connection: close and the connection ends after it; a connection
+ *      idle between requests (srv_conn_idle: every answer sent, nothing of
+ *      the next request read) ends at once, one with part of a request
+ *      read is answered first.
  */
 #ifndef HTTP_CONN_H
 #define HTTP_CONN_H

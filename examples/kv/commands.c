@@ -179,9 +179,7 @@ static int c_decrby(req *r)
 
 static int c_mget(req *r)
 {
-    resp_array(r->out, r->argc - 1);
-    for (uint32_t i = 1; i < r->argc; i++)
-        kv_store_get_reply(r->st, A(r, i), L(r, i), r->now, r->out);
+    kv_store_mget_reply(r->st, r->base, r->argv + 1, r->argc - 1, r->now, r->out);
     return 0;
 }
 
@@ -191,11 +189,11 @@ static int c_mset(req *r)
         resp_error(r->out, "ERR wrong number of arguments for 'mset' command");
         return 0;
     }
-    for (uint32_t i = 1; i < r->argc; i += 2)
-        if (kv_store_set(r->st, A(r, i), L(r, i), A(r, i + 1), L(r, i + 1), 0, 0, r->now) < 0) {
-            resp_error(r->out, E_NOMEM);
-            return 0;
-        }
+    /* All or nothing, atomic across shards (store.h). */
+    if (kv_store_mset(r->st, r->base, r->argv + 1, (r->argc - 1) / 2, r->now) < 0) {
+        resp_error(r->out, E_NOMEM);
+        return 0;
+    }
     resp_raw(r->out, "+OK\r\n", 5);
     return 0;
 }

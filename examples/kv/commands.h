@@ -11,9 +11,9 @@
  * that match on them keep working: "ERR unknown command 'x', with args
  * beginning with: ...", "ERR wrong number of arguments for 'get' command",
  * "ERR syntax error", "ERR value is not an integer or out of range",
- * "ERR invalid expire time in 'set' command".  MSET is not atomic across
- * shards (each key is set on its own): a reader may see some of its keys
- * before the others.
+ * "ERR invalid expire time in 'set' command".  MSET is atomic and all or
+ * nothing, as Redis's: an MGET (itself a snapshot) sees all of an MSET or
+ * none of it; out of memory sets nothing.
  */
 #ifndef EXAMPLES_KV_COMMANDS_H
 #define EXAMPLES_KV_COMMANDS_H

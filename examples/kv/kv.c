@@ -15,8 +15,11 @@
  *      replies (capped at WBUF_FLUSH: past it, replies are sent before the
  *      remaining requests run).
  * A protocol error gets "-ERR Protocol error: ..." and the connection is
- * closed after it, as Redis does.  A stopping server (srv_draining) closes
- * the connection once no request is half-received.
+ * closed after it, as Redis does.  Graceful stop: the connection is idle
+ * (srv_conn_idle) when every reply was sent and no request is
+ * half-received, busy (srv_conn_busy) from the moment bytes arrive; a
+ * stopping server ends an idle connection at once and lets a busy one
+ * finish its requests first.
  *
  * Read buffer: rbuf[rpos..rlen) are the bytes not consumed yet (at most one
  * partial request once step 2 ran); rcap its size.  It grows by doubling
@@ -63,7 +66,6 @@ typedef struct kv_frame {
     size_t sent;
     bool closing; /* close once the write buffer is sent */
     bool more;    /* complete requests are left in the read buffer */
-    bool stopping; /* srv_draining, read before the last replies were sent */
 } kv_frame;
 
 static void kv_frame_release(kv_frame *f)
@@ -176,23 +178,22 @@ static ar_poll kv_body(const kv_env *env, kv_frame *self, ar_cx *cx)
             resp_error(&self->wbuf, "ERR Protocol error: query buffer limit exceeded");
             self->closing = true;
         } else {
+            /* Between requests (nothing half-received, every reply sent):
+             * idle, and a stopping server ends the connection here (or
+             * shuts its reading side while we wait: the receive gets 0). */
+            if (self->rpos == self->rlen && !srv_conn_idle(&self->arg))
+                break;
             AR_AWAIT(ar_recv_stream_next(&self->rs, cx, self->rbuf + self->rlen,
                                          self->rcap - self->rlen));
             if (self->rs.res <= 0)
                 break; /* EOF or error: the skeleton closes the descriptor */
+            srv_conn_busy(&self->arg);
             self->rlen += (size_t)self->rs.res;
         }
         do {
             self->more = run_requests(self, env);
             if (self->wbuf.oom)
                 goto end;
-            /* Read the flag before the replies go out: a client that has
-             * its reply knows this connection saw the server running, so
-             * its next request is still answered (then the connection is
-             * closed).  Read after, a stop signalled by that client once
-             * it had its reply could close the connection under its next
-             * request. */
-            self->stopping = srv_draining(self->arg.srv);
             for (self->sent = 0; self->sent < self->wbuf.len; self->sent += (size_t)self->io.res) {
                 size_t n = self->wbuf.len - self->sent;
                 ar_io_send(&self->io, self->arg.fd, self->wbuf.data + self->sent,
@@ -207,8 +208,6 @@ static ar_poll kv_body(const kv_env *env, kv_frame *self, ar_cx *cx)
         } while (self->more && !self->closing);
         if (self->closing)
             break;
-        if (self->stopping && self->rpos == self->rlen)
-            break; /* stopping, and no request is half-received */
     }
 end:
     kv_frame_release(self);

@@ -58,6 +58,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: listening on port %u (%u workers, %s)\n", o.name, srv_port(&s),
                 o.workers, ar_rt_io_backend(srv_rt(&s)));
     rc = srv_wait(&s);
+    if (rc == -ETIMEDOUT) /* as srv_main says it */
+        fprintf(stderr, "%s: stopped; connections still open after %u ms were closed\n", o.name,
+                o.shutdown_timeout_ms);
     free(h);
     return rc < 0 && rc != -ETIMEDOUT ? 1 : 0;
 }

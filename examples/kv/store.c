@@ -20,6 +20,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "siphash.h"
 
 #define INITIAL_BUCKETS 16u
 
@@ -44,40 +49,52 @@ typedef struct shard {
 
 struct kv_store {
     shard shards[KV_SHARDS];
+    siphash_key key; /* set once by kv_store_new, then read-only */
 };
 
 /* ---- hashing ------------------------------------------------------------- */
 
-static inline uint64_t mix(uint64_t h)
+/* SipHash-1-3 under the store's own random key (kv_store_new): which
+ * shard and bucket a key lands in cannot be predicted by a client, so it
+ * cannot send keys that all share one chain (hash flooding).  The round
+ * counts are Redis's for its dicts. */
+static inline uint64_t hash_key(const kv_store *s, const char *p, size_t n)
 {
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 33;
-    return h;
+    return siphash13(&s->key, p, n);
 }
 
-/* 8 bytes at a time, a multiply-xorshift per word, a full mix at the end:
- * plenty for keys chosen by clients of a toy server (no DoS resistance is
- * claimed: a seeded hash would be the next step). */
-static uint64_t hash_key(const char *p, size_t n)
+/* The store's SipHash key: 16 bytes from getrandom(2) (non-blocking: a
+ * machine whose entropy pool is not initialised yet, early at boot, or a
+ * kernel or seccomp filter without the call falls back).  The fallback
+ * mixes what differs between runs and stores, the realtime and monotonic
+ * clocks, the pid, the store's address (ASLR) and a counter, through
+ * SipHash under a fixed key: unpredictable to a remote client that cannot
+ * see them, but weaker than getrandom against one that can guess them. */
+static void seed_key(kv_store *s)
 {
-    uint64_t h = 0x9e3779b97f4a7c15ull ^ (n * 0xbf58476d1ce4e5b9ull);
-    while (n >= 8) {
-        uint64_t v;
-        memcpy(&v, p, 8);
-        h = (h ^ v) * 0x94d049bb133111ebull;
-        h ^= h >> 29;
-        p += 8;
-        n -= 8;
+    unsigned char k[16];
+    ssize_t got = getrandom(k, sizeof k, GRND_NONBLOCK);
+    if (got == (ssize_t)sizeof k) {
+        memcpy(&s->key.k0, k, 8);
+        memcpy(&s->key.k1, k + 8, 8);
+        return;
     }
-    if (n) {
-        uint64_t v = 0;
-        memcpy(&v, p, n);
-        h = (h ^ v) * 0x94d049bb133111ebull;
-    }
-    return mix(h);
+    static _Atomic uint64_t counter;
+    struct timespec rt = {0}, mt = {0};
+    clock_gettime(CLOCK_REALTIME, &rt);
+    clock_gettime(CLOCK_MONOTONIC, &mt);
+    uint64_t e[6] = {(uint64_t)rt.tv_sec, (uint64_t)rt.tv_nsec, (uint64_t)mt.tv_nsec,
+                     (uint64_t)getpid(), (uint64_t)(uintptr_t)s,
+                     atomic_fetch_add_explicit(&counter, 1, memory_order_relaxed)};
+    const siphash_key fixed = {0x0706050403020100ull, 0x0f0e0d0c0b0a0908ull};
+    s->key.k0 = siphash24(&fixed, e, sizeof e);
+    e[5] ^= 0x5bd1e995ull; /* a second, different input for the other half */
+    s->key.k1 = siphash24(&fixed, e, sizeof e);
+}
+
+uint64_t kv_store_hash(const kv_store *s, const char *key, size_t klen)
+{
+    return hash_key(s, key, klen);
 }
 
 static inline shard *shard_of(kv_store *s, uint64_t h)
@@ -100,6 +117,7 @@ kv_store *kv_store_new(void)
     if (!s)
         return NULL;
     memset(s, 0, sizeof *s);
+    seed_key(s);
     for (uint32_t i = 0; i < KV_SHARDS; i++) {
         shard *sh = &s->shards[i];
         pthread_mutex_init(&sh->lock, NULL);
@@ -232,29 +250,13 @@ static kv_entry *entry_new(uint64_t h, const char *key, size_t klen, const char 
     return e;
 }
 
-/* ---- operations ------------------------------------------------------------ */
-
-int kv_store_set(kv_store *s, const char *key, size_t klen, const char *val, size_t vlen,
-                 int flags, uint64_t expire_at, uint64_t now)
+/* Under the lock: put ne where pp points (pp from find_live of ne's key):
+ * replacing the entry there (returned, for the caller to free after the
+ * unlock) or appended to the chain (NULL returned). */
+static kv_entry *install(shard *sh, kv_entry **pp, kv_entry *ne)
 {
-    uint64_t h = hash_key(key, klen);
-    /* Allocate and copy outside the lock. */
-    kv_entry *ne = entry_new(h, key, klen, val, vlen, vlen);
-    if (!ne)
-        return -ENOMEM;
-    ne->expire_at = expire_at;
-    shard *sh = shard_of(s, h);
-    kv_entry *old = NULL;
-    int rc = 1;
-    pthread_mutex_lock(&sh->lock);
-    kv_entry **pp = find_live(sh, h, key, klen, now);
-    if (((flags & KV_SET_NX) && *pp) || ((flags & KV_SET_XX) && !*pp)) {
-        rc = 0;
-        old = ne; /* freed below, unused */
-    } else if (*pp) {
-        old = *pp;
-        if (flags & KV_SET_KEEPTTL)
-            ne->expire_at = old->expire_at;
+    kv_entry *old = *pp;
+    if (old) {
         ne->next = old->next;
         *pp = ne;
         if (old->expire_at)
@@ -269,14 +271,148 @@ int kv_store_set(kv_store *s, const char *key, size_t klen, const char *val, siz
             count_add(&sh->expiring, 1);
         maybe_grow(sh);
     }
+    return old;
+}
+
+/* ---- operations ------------------------------------------------------------ */
+
+int kv_store_set(kv_store *s, const char *key, size_t klen, const char *val, size_t vlen,
+                 int flags, uint64_t expire_at, uint64_t now)
+{
+    uint64_t h = hash_key(s, key, klen);
+    /* Allocate and copy outside the lock. */
+    kv_entry *ne = entry_new(h, key, klen, val, vlen, vlen);
+    if (!ne)
+        return -ENOMEM;
+    ne->expire_at = expire_at;
+    shard *sh = shard_of(s, h);
+    kv_entry *old = NULL;
+    int rc = 1;
+    pthread_mutex_lock(&sh->lock);
+    kv_entry **pp = find_live(sh, h, key, klen, now);
+    if (((flags & KV_SET_NX) && *pp) || ((flags & KV_SET_XX) && !*pp)) {
+        rc = 0;
+        old = ne; /* freed below, unused */
+    } else {
+        if (*pp && (flags & KV_SET_KEEPTTL))
+            ne->expire_at = (*pp)->expire_at;
+        old = install(sh, pp, ne);
+    }
     pthread_mutex_unlock(&sh->lock);
     free(old);
     return rc;
 }
 
+/* ---- several shards at once (MSET, MGET) -------------------------------------
+ *
+ * Lock order: a path that holds several shard locks takes them in
+ * ascending shard index, each once (a bitmap of the shards involved,
+ * walked upwards); every other path holds one shard lock at a time.  So
+ * no cycle of waiters can form: no deadlock. */
+
+typedef struct shard_set {
+    uint64_t bits[KV_SHARDS / 64];
+} shard_set;
+
+static void shard_set_add(shard_set *ss, uint64_t h)
+{
+    uint32_t i = (uint32_t)((h >> 56) & (KV_SHARDS - 1));
+    ss->bits[i / 64] |= 1ull << (i % 64);
+}
+
+static void shard_set_lock(kv_store *s, const shard_set *ss)
+{
+    for (uint32_t w = 0; w < KV_SHARDS / 64; w++)
+        for (uint64_t b = ss->bits[w]; b; b &= b - 1)
+            pthread_mutex_lock(&s->shards[w * 64 + (uint32_t)__builtin_ctzll(b)].lock);
+}
+
+static void shard_set_unlock(kv_store *s, const shard_set *ss)
+{
+    for (uint32_t w = 0; w < KV_SHARDS / 64; w++)
+        for (uint64_t b = ss->bits[w]; b; b &= b - 1)
+            pthread_mutex_unlock(&s->shards[w * 64 + (uint32_t)__builtin_ctzll(b)].lock);
+}
+
+int kv_store_mset(kv_store *s, const char *base, const resp_arg *kv, size_t npairs, uint64_t now)
+{
+    if (npairs == 0)
+        return 0;
+    if (npairs > SIZE_MAX / sizeof(kv_entry *))
+        return -ENOMEM;
+    /* Every entry first, outside the locks: a failure sets nothing. */
+    kv_entry **ne = malloc(npairs * sizeof *ne);
+    if (!ne)
+        return -ENOMEM;
+    shard_set ss = {{0}};
+    for (size_t i = 0; i < npairs; i++) {
+        const resp_arg *k = &kv[2 * i], *v = &kv[2 * i + 1];
+        uint64_t h = hash_key(s, base + k->off, k->len);
+        ne[i] = entry_new(h, base + k->off, k->len, base + v->off, v->len, v->len);
+        if (!ne[i]) {
+            while (i > 0)
+                free(ne[--i]);
+            free(ne);
+            return -ENOMEM;
+        }
+        shard_set_add(&ss, h);
+    }
+    /* Applied in argument order under every lock involved, so a later
+     * duplicate replaces an earlier one (Redis: the last wins) and no
+     * reader holding these locks sees part of it.  Replaced entries are
+     * chained on `gone` and freed after the unlock. */
+    kv_entry *gone = NULL;
+    shard_set_lock(s, &ss);
+    for (size_t i = 0; i < npairs; i++) {
+        kv_entry *e = ne[i];
+        shard *sh = shard_of(s, e->hash);
+        kv_entry *old = install(sh, find_live(sh, e->hash, e->data, e->klen, now), e);
+        if (old) {
+            old->next = gone;
+            gone = old;
+        }
+    }
+    shard_set_unlock(s, &ss);
+    free(ne);
+    while (gone) {
+        kv_entry *next = gone->next;
+        free(gone);
+        gone = next;
+    }
+    return 0;
+}
+
+void kv_store_mget_reply(kv_store *s, const char *base, const resp_arg *keys, size_t n,
+                         uint64_t now, resp_buf *out)
+{
+    /* The hashes of the first MGET_KEEP keys are kept for the second pass;
+     * longer MGETs hash the rest twice rather than allocate. */
+    enum { MGET_KEEP = 64 };
+    uint64_t hs[MGET_KEEP];
+    shard_set ss = {{0}};
+    for (size_t i = 0; i < n; i++) {
+        uint64_t h = hash_key(s, base + keys[i].off, keys[i].len);
+        if (i < MGET_KEEP)
+            hs[i] = h;
+        shard_set_add(&ss, h);
+    }
+    resp_array(out, (int64_t)n);
+    shard_set_lock(s, &ss);
+    for (size_t i = 0; i < n; i++) {
+        const char *key = base + keys[i].off;
+        uint64_t h = i < MGET_KEEP ? hs[i] : hash_key(s, key, keys[i].len);
+        kv_entry *e = *find_live(shard_of(s, h), h, key, keys[i].len, now);
+        if (e)
+            resp_bulk(out, val_of(e), e->vlen); /* copied under the locks */
+        else
+            resp_null(out);
+    }
+    shard_set_unlock(s, &ss);
+}
+
 int kv_store_get_reply(kv_store *s, const char *key, size_t klen, uint64_t now, resp_buf *out)
 {
-    uint64_t h = hash_key(key, klen);
+    uint64_t h = hash_key(s, key, klen);
     shard *sh = shard_of(s, h);
     pthread_mutex_lock(&sh->lock);
     kv_entry *e = *find_live(sh, h, key, klen, now);
@@ -291,7 +427,7 @@ int kv_store_get_reply(kv_store *s, const char *key, size_t klen, uint64_t now, 
 int64_t kv_store_get(kv_store *s, const char *key, size_t klen, uint64_t now, char *buf,
                      size_t cap)
 {
-    uint64_t h = hash_key(key, klen);
+    uint64_t h = hash_key(s, key, klen);
     shard *sh = shard_of(s, h);
     int64_t n = -1;
     pthread_mutex_lock(&sh->lock);
@@ -306,7 +442,7 @@ int64_t kv_store_get(kv_store *s, const char *key, size_t klen, uint64_t now, ch
 
 int kv_store_del(kv_store *s, const char *key, size_t klen, uint64_t now)
 {
-    uint64_t h = hash_key(key, klen);
+    uint64_t h = hash_key(s, key, klen);
     shard *sh = shard_of(s, h);
     kv_entry *gone = NULL;
     pthread_mutex_lock(&sh->lock);
@@ -320,7 +456,7 @@ int kv_store_del(kv_store *s, const char *key, size_t klen, uint64_t now)
 
 int kv_store_exists(kv_store *s, const char *key, size_t klen, uint64_t now)
 {
-    uint64_t h = hash_key(key, klen);
+    uint64_t h = hash_key(s, key, klen);
     shard *sh = shard_of(s, h);
     pthread_mutex_lock(&sh->lock);
     int found = *find_live(sh, h, key, klen, now) != NULL;
@@ -331,7 +467,7 @@ int kv_store_exists(kv_store *s, const char *key, size_t klen, uint64_t now)
 int kv_store_incrby(kv_store *s, const char *key, size_t klen, int64_t delta, uint64_t now,
                     int64_t *result)
 {
-    uint64_t h = hash_key(key, klen);
+    uint64_t h = hash_key(s, key, klen);
     shard *sh = shard_of(s, h);
     int rc = 0;
     kv_entry *old = NULL;
@@ -380,7 +516,7 @@ out:
 
 int kv_store_expire(kv_store *s, const char *key, size_t klen, uint64_t expire_at, uint64_t now)
 {
-    uint64_t h = hash_key(key, klen);
+    uint64_t h = hash_key(s, key, klen);
     shard *sh = shard_of(s, h);
     kv_entry *gone = NULL;
     int rc = 0;
@@ -404,7 +540,7 @@ int kv_store_expire(kv_store *s, const char *key, size_t klen, uint64_t expire_a
 
 int64_t kv_store_pttl(kv_store *s, const char *key, size_t klen, uint64_t now)
 {
-    uint64_t h = hash_key(key, klen);
+    uint64_t h = hash_key(s, key, klen);
     shard *sh = shard_of(s, h);
     int64_t ttl;
     pthread_mutex_lock(&sh->lock);

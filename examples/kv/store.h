@@ -4,7 +4,9 @@
  *
  * KV_SHARDS shards, each a chained hash table under its own mutex; a key's
  * shard is picked by the top bits of its hash, its bucket by the low bits,
- * so the two are independent.  With 256 shards and a handful of workers,
+ * so the two are independent.  The hash is SipHash-1-3 under a key each
+ * store draws from getrandom(2) when it is made, so where a key lands
+ * differs from store to store and cannot be chosen by a client.  With 256 shards and a handful of workers,
  * two workers touch the same shard at the same moment about workers/256 of
  * the time, and each critical section is a lookup plus a copy.
  *
@@ -19,7 +21,9 @@
  *     nobody reads again do not stay in memory.
  *
  * All functions are thread-safe.  Values are copied in and out under the
- * shard's lock; nothing returned points into the store.
+ * shard's lock; nothing returned points into the store.  MSET and MGET
+ * take every shard lock their keys need, in ascending shard order, so each
+ * is atomic: no reader sees part of an MSET.
  */
 #ifndef EXAMPLES_KV_STORE_H
 #define EXAMPLES_KV_STORE_H
@@ -82,6 +86,27 @@ int kv_store_expire(kv_store *s, const char *key, size_t klen, uint64_t expire_a
 
 /* Milliseconds left: >= 0, -1 (no deadline), -2 (missing). */
 int64_t kv_store_pttl(kv_store *s, const char *key, size_t klen, uint64_t now);
+
+/*
+ * MSET: npairs (key, value) pairs, kv[2i] the key and kv[2i+1] the value,
+ * as offsets into base (resp_parse's arguments).  All or nothing, and
+ * atomic: every entry is allocated first (-ENOMEM: nothing was set), then
+ * every shard involved is locked (ascending order) while the pairs are
+ * applied in order, so a key repeated later in the list wins and a
+ * concurrent MGET sees all of it or none.  Keys lose their deadline, as
+ * with SET.  Returns 0 or -ENOMEM.
+ */
+int kv_store_mset(kv_store *s, const char *base, const resp_arg *kv, size_t npairs,
+                  uint64_t now);
+
+/* MGET: an array reply of the n keys' values (null for a missing one),
+ * read under every shard lock involved at once: a snapshot. */
+void kv_store_mget_reply(kv_store *s, const char *base, const resp_arg *keys, size_t n,
+                         uint64_t now, resp_buf *out);
+
+/* The store's (seeded) hash of a key: its shard is bits 56..63, modulo
+ * KV_SHARDS.  (Tests and tools.) */
+uint64_t kv_store_hash(const kv_store *s, const char *key, size_t klen);
 
 /* Keys held (expired ones not yet removed included, as Redis's DBSIZE). */
 uint64_t kv_store_size(kv_store *s);

@@ -5,7 +5,7 @@
  */
 #include <criterion/criterion.h>
 
-#include "test_glue.h"
+#include "../../tests/criterion_glue.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>

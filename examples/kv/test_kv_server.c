@@ -9,7 +9,7 @@
  */
 #include <criterion/criterion.h>
 
-#include "test_glue.h"
+#include "../../tests/criterion_glue.h"
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <pthread.h>
 
 #include "kv.h"
 #include "test_net.h"
@@ -24,7 +25,7 @@
 static srv g_srv;
 static ar_closure *g_h;
 
-static void start_kv(uint32_t workers, uint32_t max_conns)
+static void start_kv_timeout(uint32_t workers, uint32_t max_conns, uint32_t timeout_ms)
 {
     kv_store *st = kv_store_new();
     cr_assert_not_null(st);
@@ -35,11 +36,16 @@ static void start_kv(uint32_t workers, uint32_t max_conns)
     o.handle_signals = false;
     o.workers = workers;
     o.max_conns = max_conns;
-    o.shutdown_timeout_ms = 2000;
+    o.shutdown_timeout_ms = timeout_ms;
     o.reject_msg = "-ERR max number of clients reached\r\n";
     o.name = "kv_test";
     cr_assert_eq(srv_start(&g_srv, &o, g_h), 0);
     cr_assert_eq(kv_start_expiry(&g_srv, st), 0);
+}
+
+static void start_kv(uint32_t workers, uint32_t max_conns)
+{
+    start_kv_timeout(workers, max_conns, 2000);
 }
 
 static void stop_kv(void)
@@ -325,6 +331,46 @@ Test(kv_server, max_connections, .timeout = 60)
     stop_kv();
 }
 
+/* ---- graceful stop ----------------------------------------------------------- */
+
+/* Idle keep-alive connections end at once on a stop (the 20 s timeout is
+ * never waited for: srv_wait returns 0, not -ETIMEDOUT); a connection with
+ * half a request read gets its reply once the rest arrives, then ends. */
+Test(kv_server, stop_ends_idle_connections_at_once, .timeout = 60)
+{
+    start_kv_timeout(2, 100, 20000);
+    uint16_t port = srv_port(&g_srv);
+    int idle[8];
+    for (int i = 0; i < 8; i++) {
+        idle[i] = tn_connect("127.0.0.1", port);
+        cr_assert_geq(idle[i], 0);
+        cr_assert_eq(tn_write_str(idle[i], "PING\r\n"), 0);
+        char got[8] = {0};
+        cr_assert_eq(tn_read_exact(idle[i], got, 7), 7);
+        cr_assert_str_eq(got, "+PONG\r\n");
+    }
+    int half = tn_connect("127.0.0.1", port);
+    cr_assert_geq(half, 0);
+    /* Idle first (waiting for its first request), then busy once the
+     * handler read the half request: only bytes make it busy again. */
+    cr_assert(tn_wait_conn_state(&g_srv, half, SRV_CONN_IDLE));
+    cr_assert_eq(tn_write_str(half, "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\nv"), 0);
+    cr_assert(tn_wait_conn_state(&g_srv, half, SRV_CONN_BUSY));
+
+    srv_stop(&g_srv);
+    pthread_t th;
+    pthread_create(&th, NULL, tn_srv_wait_thread, &g_srv);
+    int open_one = tn_all_closed(idle, 8);
+    cr_assert_eq(open_one, -1, "idle connection %d was not closed", open_one);
+    char got[16];
+    cr_assert(tn_finish(half, "1\r\n", "+OK\r\n", got, sizeof got), "got '%s'", got);
+    close(half);
+    void *rc;
+    pthread_join(th, &rc);
+    cr_assert_eq((int)(intptr_t)rc, 0, "srv_wait: %s", ar_strerror((int)(intptr_t)rc));
+    free(g_h);
+}
+
 /* ---- the program ---------------------------------------------------------- */
 
 Test(kv_server, program_signals, .timeout = 60)
@@ -336,7 +382,7 @@ Test(kv_server, program_signals, .timeout = 60)
         dup2(errp[1], 2);
         close(errp[0]);
         execl(KV_SERVER_PATH, "kv_server", "--port", "0", "--workers", "2",
-              "--shutdown-timeout-ms", "3000", (char *)NULL);
+              "--shutdown-timeout-ms", "20000", (char *)NULL);
         _exit(127);
     }
     close(errp[1]);
@@ -362,16 +408,19 @@ Test(kv_server, program_signals, .timeout = 60)
     cr_assert_eq(tn_write_str(fd, "GET a\r\n"), 0);
     cr_assert_eq(tn_read_exact(fd, got, 7), 7);
     cr_assert_eq(memcmp(got, "$1\r\n1\r\n", 7), 0);
-    /* SIGTERM: the open, idle connection is closed at the next boundary
-     * or at the timeout; the program exits 0. */
+    /* SIGTERM: the open, idle connection is closed at once (EOF, not the
+     * 20 s shutdown timeout nor the client's 20 s receive timeout), the
+     * program exits 0 without dropping anything. */
     kill(pid, SIGTERM);
-    cr_assert_eq(tn_write_str(fd, "PING\r\n"), 0);
     char rest[16] = {0};
-    tn_read_to_eof(fd, rest, sizeof rest - 1);
-    cr_assert_str_eq(rest, "+PONG\r\n", "the request in flight was answered (got %zu bytes: %s)", strlen(rest), rest);
+    cr_assert_eq(tn_read_to_eof(fd, rest, sizeof rest - 1), 0, "got %s", rest);
     close(fd);
     int status;
     cr_assert_eq(waitpid(pid, &status, 0), pid);
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
+    bool dropped = false;
+    while (fgets(line, sizeof line, err))
+        dropped |= strstr(line, "still open") != NULL;
+    cr_assert(!dropped, "connections were dropped at the timeout");
     fclose(err);
 }

@@ -6,7 +6,7 @@
  */
 #include <criterion/criterion.h>
 
-#include "test_glue.h"
+#include "../../tests/criterion_glue.h"
 #include <stdlib.h>
 #include <string.h>
 
