@@ -97,9 +97,15 @@ uint64_t kv_store_hash(const kv_store *s, const char *key, size_t klen)
     return hash_key(s, key, klen);
 }
 
+/* A key's shard: the top bits of its hash (the bucket uses the low ones). */
+static inline uint32_t shard_index(uint64_t h)
+{
+    return (uint32_t)((h >> 56) & (KV_SHARDS - 1));
+}
+
 static inline shard *shard_of(kv_store *s, uint64_t h)
 {
-    return &s->shards[(h >> 56) & (KV_SHARDS - 1)];
+    return &s->shards[shard_index(h)];
 }
 
 static inline const char *val_of(const kv_entry *e) { return e->data + e->klen; }
@@ -316,22 +322,27 @@ typedef struct shard_set {
 
 static void shard_set_add(shard_set *ss, uint64_t h)
 {
-    uint32_t i = (uint32_t)((h >> 56) & (KV_SHARDS - 1));
+    uint32_t i = shard_index(h);
     ss->bits[i / 64] |= 1ull << (i % 64);
+}
+
+/* op (pthread_mutex_lock or _unlock) on the lock of every shard in ss,
+ * in ascending index. */
+static void shard_set_each(kv_store *s, const shard_set *ss, int (*op)(pthread_mutex_t *))
+{
+    for (uint32_t w = 0; w < KV_SHARDS / 64; w++)
+        for (uint64_t b = ss->bits[w]; b; b &= b - 1)
+            op(&s->shards[w * 64 + (uint32_t)__builtin_ctzll(b)].lock);
 }
 
 static void shard_set_lock(kv_store *s, const shard_set *ss)
 {
-    for (uint32_t w = 0; w < KV_SHARDS / 64; w++)
-        for (uint64_t b = ss->bits[w]; b; b &= b - 1)
-            pthread_mutex_lock(&s->shards[w * 64 + (uint32_t)__builtin_ctzll(b)].lock);
+    shard_set_each(s, ss, pthread_mutex_lock);
 }
 
 static void shard_set_unlock(kv_store *s, const shard_set *ss)
 {
-    for (uint32_t w = 0; w < KV_SHARDS / 64; w++)
-        for (uint64_t b = ss->bits[w]; b; b &= b - 1)
-            pthread_mutex_unlock(&s->shards[w * 64 + (uint32_t)__builtin_ctzll(b)].lock);
+    shard_set_each(s, ss, pthread_mutex_unlock);
 }
 
 int kv_store_mset(kv_store *s, const char *base, const resp_arg *kv, size_t npairs, uint64_t now)
